@@ -1,0 +1,191 @@
+"""The spine: store the raw item first, then normalise, route, record, and enqueue after commit.
+
+`ingest(raw)` is what every channel calls. A second delivery of the same (channel, source_id)
+is recorded on the first and creates nothing. An item that cannot be processed is kept raw,
+marked failed with its error, and never blocks the next one; `process(raw_id)` retries it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ingest.channels import channel as channel_spec
+from intake import jobs
+from intake.errors import PermanentError
+from intake.runtime import Runtime
+from intake.schema import Complaint, RawMessage, RoutingDecision
+from routing.clocks import first_answer_due
+from routing.route import route
+from store import repo
+from store.models import (
+    AttachmentRow, ComplaintRow, RawMessageRow, RoutingDecisionRow,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one raw item."""
+
+    raw_id: int
+    status: str  # "created" | "duplicate" | "auto_submitted" | "followup" | "failed"
+    complaint_id: int | None = None
+    reference: str | None = None
+    error: str | None = None
+
+
+def ingest(runtime: Runtime, raw: RawMessage) -> Outcome:
+    """Store `raw` (committed before anything else), then process it."""
+    with runtime.sessions.begin() as session:
+        row, created = repo.save_raw(session, raw)
+        raw_id = row.id
+        if not created:
+            repo.add_event(
+                session, "received_again", complaint_id=row.complaint_id, raw_message_id=row.id,
+                channel=raw.channel, mailbox=raw.mailbox,
+            )
+            reference = _reference_of(session, row.complaint_id)
+    if not created:
+        log.info("raw %s: %s already stored, nothing new", raw_id, raw.channel)
+        return Outcome(raw_id, "duplicate", row.complaint_id, reference)
+    return process(runtime, raw_id)
+
+
+def process(runtime: Runtime, raw_id: int) -> Outcome:
+    """Normalise, route and record raw item `raw_id`; failures are recorded on it."""
+    try:
+        with runtime.sessions.begin() as session:
+            outcome, job = _process_in(session, runtime, raw_id)
+    except Exception as exc:
+        return _record_failure(runtime, raw_id, exc)
+    if job is not None:
+        jobs.dispatch(runtime, [job])
+    return outcome
+
+
+def _process_in(session: Session, runtime: Runtime, raw_id: int):  # type: ignore[no-untyped-def]
+    row = session.get(RawMessageRow, raw_id, with_for_update=True)
+    if row is None:
+        raise LookupError(f"raw message {raw_id} does not exist")
+    if row.status == "processed":
+        return Outcome(raw_id, "duplicate", row.complaint_id), None
+    row.attempts += 1
+    raw = RawMessage(
+        channel=row.channel, source_id=row.source_id, received_at=row.received_at,
+        payload=row.payload, mailbox=row.mailbox, transport=row.transport,
+    )
+    normalized = channel_spec(raw.channel).normalizer(raw, runtime.settings)
+    complaint = dataclasses.replace(
+        normalized.complaint, channel=raw.channel, source_id=raw.source_id,
+        received_at=raw.received_at,
+    )
+    if complaint.auto_submitted:
+        row.status = "processed"
+        repo.add_event(session, "not_a_complaint", raw_message_id=raw_id,
+                       reason=normalized.auto_reason, ticket_ref=complaint.ticket_ref)
+        log.info("raw %s: auto-submitted (%s), recorded only", raw_id, normalized.auto_reason)
+        return Outcome(raw_id, "auto_submitted"), None
+    existing = _complaint_by_reference(session, complaint.ticket_ref)
+    if existing is not None:
+        row.status, row.complaint_id = "processed", existing.id
+        repo.add_event(session, "followup", complaint_id=existing.id, raw_message_id=raw_id,
+                       subject=complaint.subject)
+        log.info("raw %s: continues %s", raw_id, existing.reference)
+        return Outcome(raw_id, "followup", existing.id, existing.reference), None
+    decision = route(complaint.subject, complaint.body, complaint.channel, runtime.settings)
+    created = _create_complaint(session, runtime, row, complaint, normalized, decision)
+    job = (created.id, created.queue, True, created.ack_state == "pending")
+    return Outcome(raw_id, "created", created.id, created.reference), job
+
+
+def _create_complaint(session, runtime, row, complaint: Complaint, normalized,  # type: ignore[no-untyped-def]
+                      decision: RoutingDecision) -> ComplaintRow:
+    settings = runtime.settings
+    year = complaint.received_at.astimezone(ZoneInfo(settings.clock.timezone)).year
+    due_at = first_answer_due(
+        complaint.received_at, complaint.channel,
+        ssl_hours=settings.clock.ssl_answer_hours, tz=settings.clock.timezone,
+    )
+    person = complaint.complainant
+    created = ComplaintRow(
+        reference=repo.next_reference(session, settings.reference.prefix, year),
+        raw_message_id=row.id, channel=complaint.channel, source_id=complaint.source_id,
+        mailbox=row.mailbox, received_at=complaint.received_at, complainant_name=person.name,
+        complainant_email=person.email, complainant_phone=person.phone,
+        complainant_handle=person.handle, subject=complaint.subject, body=complaint.body,
+        language=complaint.language, message_id=normalized.message_id,
+        ticket_ref=complaint.ticket_ref, auto_submitted=False, product=decision.product,
+        kind=decision.kind, unit=decision.unit, queue=decision.queue, status="assigned",
+        due_at=due_at, delivery_state="pending",
+        ack_state="pending" if person.email else "no_address", created_at=repo.utcnow(),
+    )
+    session.add(created)
+    session.flush()
+    _record_attachments(session, created.id, complaint, normalized)
+    session.add(RoutingDecisionRow(
+        complaint_id=created.id, product=decision.product, kind=decision.kind,
+        unit=decision.unit, queue=decision.queue, confidence=decision.confidence,
+        decided_by=decision.decided_by, hits=repo._jsonable(decision.hits),
+        decided_at=repo.utcnow(),
+    ))
+    row.status, row.complaint_id = "processed", created.id
+    repo.add_event(session, "received", complaint_id=created.id, raw_message_id=row.id,
+                   channel=complaint.channel, mailbox=row.mailbox, notes=normalized.notes)
+    repo.add_event(session, "routed", complaint_id=created.id, product=decision.product,
+                   kind=decision.kind, unit=decision.unit, decided_by=decision.decided_by,
+                   confidence=decision.confidence, due_at=due_at)
+    log.info("%s: raw %s routed to %s (%s, %s)", created.reference, row.id, decision.unit,
+             decision.product, decision.decided_by)
+    return created
+
+
+def _record_attachments(session: Session, complaint_id: int, complaint: Complaint,
+                        normalized) -> None:  # type: ignore[no-untyped-def]
+    repo.put_blobs(session, normalized.blobs)
+    for item in complaint.attachments:
+        session.add(AttachmentRow(
+            complaint_id=complaint_id, filename=item.filename, content_type=item.content_type,
+            size=item.size, sha256=item.sha256,
+        ))
+    if normalized.refused_attachments:
+        repo.add_event(session, "attachments_refused", complaint_id=complaint_id,
+                       refused=normalized.refused_attachments)
+
+
+def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
+    """Keep the raw item, mark it failed with the error; the next item goes on."""
+    permanent = isinstance(exc, PermanentError)
+    error = f"{type(exc).__name__}: {exc}"
+    if permanent:
+        log.warning("raw %s: rejected: %s", raw_id, error)
+    else:
+        log.exception("raw %s: processing failed", raw_id)
+    with runtime.sessions.begin() as session:
+        row = session.get(RawMessageRow, raw_id)
+        if row is not None:
+            row.status, row.error = "failed", error[:4000]
+            row.attempts = (row.attempts or 0) + 1
+            repo.add_event(session, "failed", raw_message_id=raw_id, error=error[:4000],
+                           permanent=permanent)
+    return Outcome(raw_id, "failed", error=error)
+
+
+def _complaint_by_reference(session: Session, reference: str | None) -> ComplaintRow | None:
+    if not reference:
+        return None
+    return session.scalars(
+        select(ComplaintRow).where(ComplaintRow.reference == reference)
+    ).one_or_none()
+
+
+def _reference_of(session: Session, complaint_id: int | None) -> str | None:
+    if complaint_id is None:
+        return None
+    return session.scalar(select(ComplaintRow.reference).where(ComplaintRow.id == complaint_id))

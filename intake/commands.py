@@ -1,0 +1,178 @@
+"""The `intake` subcommands that touch the store and the broker.
+
+Each builds a `Runtime` from the settings; a broker that cannot be reached is not an error
+here (the store keeps the work and the reconciler enqueues it later), only a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+
+from intake.broker import broker_url, declare_queues, make_broker
+from intake.cli import EX_DATAERR, EX_TEMPFAIL, read_input
+from intake.runtime import Runtime, install
+from intake.settings import Settings
+from store import migrate
+from store.models import ComplaintRow, DeadLetterRow, RawMessageRow
+
+log = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from intake.supervisor import Supervisor
+
+    return Supervisor(settings).run()
+
+
+def open_runtime(settings: Settings, *, with_broker: bool = True) -> Runtime:
+    """The store (schema checked or upgraded) and, if reachable, the broker."""
+    from intake.supervisor import prepare_schema
+
+    rt = Runtime.from_settings(settings)
+    prepare_schema(rt)
+    if with_broker:
+        rt.broker = connect_broker(settings)
+    install(rt)
+    return rt
+
+
+def connect_broker(settings: Settings):  # type: ignore[no-untyped-def]
+    """A broker if one answers; None otherwise (the work waits in the store)."""
+    try:
+        broker = make_broker(settings)
+        broker.client.ping()
+    except Exception as exc:
+        log.info("no broker at %s (%s); the reconciler will enqueue", broker_url(settings), exc)
+        return None
+    declare_queues(broker, settings)
+    return broker
+
+
+def inject(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import pipeline
+    from ingest.channels.email import raw_from_bytes
+
+    channel = settings.mailbox_named(args.mailbox).channel if args.mailbox else "email"
+    try:
+        rt = open_runtime(settings)
+    except OperationalError as exc:
+        print(f"intake: store unreachable: {exc.orig}", file=sys.stderr)
+        return EX_TEMPFAIL
+    worst = 0
+    for name in args.files:
+        payload = read_input(name)
+        if len(payload) > settings.limits.max_raw_bytes:
+            print(f"{name}: refused: {len(payload)} bytes is over limits.max_raw_bytes",
+                  file=sys.stderr)
+            worst = EX_DATAERR
+            continue
+        raw = raw_from_bytes(payload, channel=channel, mailbox=args.mailbox)
+        outcome = pipeline.ingest(rt, raw)
+        detail = outcome.reference or outcome.error or ""
+        print(f"{name}: {outcome.status} raw={outcome.raw_id} {detail}".rstrip())
+    rt.close()
+    return worst
+
+
+def db(args: argparse.Namespace, settings: Settings) -> int:
+    rt = Runtime.from_settings(settings)
+    if args.action == "upgrade":
+        migrate.upgrade(rt.engine)
+    print(f"schema revision: {migrate.current_revision(rt.engine)} "
+          f"(head {migrate.head_revision(rt.engine)})")
+    return 0
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    from intake.status import collect, render
+
+    rt = open_runtime(settings)
+    report = collect(rt)
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+def retry(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import pipeline
+
+    rt = open_runtime(settings)
+    if args.dead_letters:
+        print(f"re-enqueued {requeue_dead_letters(rt)} dead letters")
+    if args.deliveries:
+        print(f"reopened {reopen_failed_deliveries(rt)} failed deliveries/acknowledgements")
+    if args.dead_letters or args.deliveries:
+        return 0
+    query = select(RawMessageRow.id).where(RawMessageRow.status == "failed")
+    if args.ids:
+        query = query.where(RawMessageRow.id.in_(args.ids))
+    with rt.sessions() as session:
+        ids = list(session.scalars(query.order_by(RawMessageRow.id)))
+    for raw_id in ids:
+        outcome = pipeline.process(rt, raw_id)
+        print(f"raw {raw_id}: {outcome.status} {outcome.reference or outcome.error or ''}".rstrip())
+    if not ids:
+        print("no failed raw items")
+    return 0
+
+
+def requeue_dead_letters(rt: Runtime) -> int:
+    """Send the complaints of unresolved dead letters through the reconciler's path again."""
+    from ingest.reconciler import reconcile
+    from store.repo import utcnow
+
+    with rt.sessions.begin() as session:
+        letters = session.scalars(select(DeadLetterRow).where(DeadLetterRow.requeued_at.is_(None)))
+        count = 0
+        for letter in letters:
+            letter.requeued_at = utcnow()
+            count += 1
+    reconcile(rt, everything=True)
+    return count
+
+
+def reopen_failed_deliveries(rt: Runtime) -> int:
+    from ingest.reconciler import reconcile
+
+    with rt.sessions.begin() as session:
+        count = 0
+        for column in ("delivery_state", "ack_state"):
+            attr = getattr(ComplaintRow, column)
+            result = session.execute(
+                update(ComplaintRow).where(attr == "failed").values({column: "pending"})
+            )
+            count += result.rowcount
+    reconcile(rt, everything=True)
+    return count
+
+
+def dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    rt = open_runtime(settings, with_broker=False)
+    with rt.sessions() as session:
+        rows = session.execute(
+            select(DeadLetterRow, ComplaintRow.reference)
+            .outerjoin(ComplaintRow, ComplaintRow.id == DeadLetterRow.complaint_id)
+            .order_by(DeadLetterRow.id)
+        ).all()
+    for letter, reference in rows:
+        state = "requeued" if letter.requeued_at else "dead"
+        print(f"{letter.id}\t{letter.failed_at:%Y-%m-%d %H:%M}\t{state}\t{letter.queue}\t"
+              f"{letter.actor}\t{reference or '-'}\t{letter.error.splitlines()[-1][:120]}")
+    if not rows:
+        print("no dead letters")
+    return 0
+
+
+def reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.reconciler import reconcile as reconcile_once
+
+    rt = open_runtime(settings)
+    report = reconcile_once(rt, everything=True)
+    print(f"processed {report.raws_processed} raw items, enqueued {report.jobs_enqueued} complaints")
+    return 0 if rt.broker is not None or not report.jobs_enqueued else 1
+

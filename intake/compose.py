@@ -1,0 +1,133 @@
+"""The mails we send, built as data (no I/O): the ticket to a unit and the acknowledgement.
+
+Every outgoing Message-ID has the form `<CMP-2026-000042.<purpose>.<hex>@domain>`, so a reply
+that names it in In-Reply-To/References finds its complaint again; every mail carries
+`X-Intake-Ref` and RFC 3834 `Auto-Submitted`, so autoresponders do not answer it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from zoneinfo import ZoneInfo
+
+from intake.schema import KIND_NAMES, PRODUCT_NAMES
+from intake.settings import Settings
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What the mails need of a stored complaint (read from the store by the worker)."""
+
+    reference: str
+    channel: str
+    mailbox: str | None
+    received_at: datetime
+    due_at: datetime | None
+    name: str | None
+    email: str | None
+    phone: str | None
+    handle: str | None
+    subject: str
+    body: str
+    language: str
+    product: str
+    kind: str
+    unit_name: str
+    decided_by: str
+    confidence: float
+    message_id: str | None
+
+
+def make_message_id(reference: str, purpose: str, settings: Settings) -> str:
+    domain = settings.smtp.message_id_domain or settings.smtp.from_address.rpartition("@")[2]
+    return f"<{reference}.{purpose}.{secrets.token_hex(8)}@{domain or 'intake.invalid'}>"
+
+
+def ticket_mail(view: TicketView, to: str, settings: Settings,
+                attachments: list[tuple[str | None, str, bytes]]) -> EmailMessage:
+    """The ticket a unit receives: `[#CMP-…] <product> — <subject>`, the complaint, the clock."""
+    msg = _base(view, settings, "ticket", auto="auto-generated")
+    msg["To"] = to
+    msg["Subject"] = f"[#{view.reference}] {PRODUCT_NAMES[view.product]} — {view.subject or '(konusuz)'}"
+    msg.set_content(_ticket_text(view, settings))
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        msg.add_attachment(data, maintype=maintype or "application",
+                           subtype=subtype or "octet-stream", filename=filename or "ek")
+    return msg
+
+
+def ack_mail(view: TicketView, settings: Settings) -> EmailMessage:
+    """The acknowledgement to the complainant, with the reference (seed 003)."""
+    msg = _base(view, settings, "ack", auto="auto-replied")
+    msg["To"] = formataddr((view.name or "", view.email or ""))
+    msg["Subject"] = f"[#{view.reference}] Başvurunuz alındı / We received your message"
+    if view.message_id:  # RFC 5322 3.6.4: thread the answer under the complainant's mail
+        msg["In-Reply-To"] = f"<{view.message_id}>"
+        msg["References"] = f"<{view.message_id}>"
+    msg.set_content(_ack_text(view, settings))
+    return msg
+
+
+def _base(view: TicketView, settings: Settings, purpose: str, *, auto: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = settings.smtp.from_address
+    msg["Date"] = format_datetime(datetime.now(ZoneInfo(settings.clock.timezone)))
+    msg["Message-ID"] = make_message_id(view.reference, purpose, settings)
+    msg["X-Intake-Ref"] = view.reference
+    msg["Auto-Submitted"] = auto  # RFC 3834: no autoresponder answers this
+    msg["X-Auto-Response-Suppress"] = "All"
+    return msg
+
+
+def _local(moment: datetime | None, settings: Settings) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(ZoneInfo(settings.clock.timezone)).strftime("%d.%m.%Y %H:%M %Z")
+
+
+def _ticket_text(view: TicketView, settings: Settings) -> str:
+    where = view.channel + (f" ({view.mailbox})" if view.mailbox else "")
+    lines = [
+        f"Referans / Reference: {view.reference}",
+        f"Ürün / Product: {PRODUCT_NAMES[view.product]} ({view.product})",
+        f"Tür / Kind: {KIND_NAMES.get(view.kind, view.kind)}",
+        f"Kanal / Channel: {where}",
+        f"Alındı / Received: {_local(view.received_at, settings)}",
+        f"Yanıt süresi / Answer due: {_local(view.due_at, settings)}",
+        f"Başvuru sahibi / Complainant: {view.name or '-'}",
+        f"E-posta: {view.email or '-'}   Telefon: {view.phone or '-'}   Hesap: {view.handle or '-'}",
+        f"Yönlendirme / Routing: {view.unit_name} ({view.decided_by}, {view.confidence:.2f})",
+        "",
+        f"Konu / Subject: {view.subject}",
+        "",
+        view.body,
+        "",
+        "--",
+        f"Bu kayda yanıt verirken konu satırındaki [#{view.reference}] ifadesini koruyun.",
+    ]
+    return "\n".join(lines)
+
+
+def _ack_text(view: TicketView, settings: Settings) -> str:
+    greeting = f"Sayın {view.name}," if view.name else "Sayın başvuru sahibi,"
+    ssl_note = (
+        "\nSSL sertifika problem bildiriminiz 24 saat içinde değerlendirilip yanıtlanacaktır.\n"
+        "Your SSL certificate problem report will be assessed and answered within 24 hours.\n"
+        if view.channel == "email_ssl" else ""
+    )
+    return (
+        f"{greeting}\n\n"
+        f"Başvurunuz {view.reference} referans numarasıyla kayda alınmıştır. "
+        "Çözüm süreci hakkında sizi bilgilendireceğiz. Bu konudaki yazışmalarda konu "
+        f"satırındaki [#{view.reference}] ifadesini lütfen koruyunuz.\n"
+        f"{ssl_note}\n"
+        f"Dear {view.name or 'customer'},\n\n"
+        f"Your message has been registered under reference {view.reference}. We will keep "
+        f"you informed. Please keep [#{view.reference}] in the subject when you write to us "
+        "about it.\n"
+    )

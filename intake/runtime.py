@@ -1,0 +1,58 @@
+"""The process-wide context of a daemon or worker: settings, database sessions, broker.
+
+Built lazily from the settings file on first use; tests install their own with `install`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake import settings as settings_module
+from intake.settings import Settings
+from store.db import make_engine, make_sessions
+
+if TYPE_CHECKING:
+    from dramatiq import Broker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    broker: "Broker | None" = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, broker: "Broker | None" = None) -> "Runtime":
+        engine = make_engine(settings.store.url)
+        return cls(settings=settings, engine=engine, sessions=make_sessions(engine), broker=broker)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+_current: Runtime | None = None
+_guard = threading.Lock()
+
+
+def get() -> Runtime:
+    """The installed runtime, or one built from the settings file on first use."""
+    global _current
+    with _guard:
+        if _current is None:
+            _current = Runtime.from_settings(settings_module.load())
+        return _current
+
+
+def install(runtime: Runtime | None) -> Runtime | None:
+    """Make `runtime` current (None clears); returns the previous one."""
+    global _current
+    with _guard:
+        previous, _current = _current, runtime
+        return previous

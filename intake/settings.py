@@ -1,0 +1,283 @@
+"""One typed loader for `settings.toml`: tomllib → frozen dataclasses.
+
+Unknown or mistyped keys are a `ConfigError` naming the key. Secrets are never in the file:
+only the names of the environment variables that hold them (`password_env = "..."`).
+The file comes from `--config PATH`, else `INTAKE_CONFIG`, else the built-in defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from intake.errors import ConfigError
+from intake.schema import PRODUCTS
+from routing.rules import RuleSpec
+
+SECURITY = ("starttls", "tls", "plain")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "sqlite:///var/intake.db"
+    auto_migrate: bool = True  # `intake run` upgrades the schema at start
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    url: str = ""  # empty: the bundled Redis on a unix socket under `state_dir`
+    state_dir: str = "var"  # bundled Redis socket, pid and lock files
+    worker_processes: int = 1
+    worker_threads: int = 4
+    reconcile_every_seconds: int = 60
+    requeue_after_seconds: int = 600  # an undelivered item enqueued longer ago is sent again
+    max_retries: int = 12
+    min_backoff_ms: int = 15_000
+    max_backoff_ms: int = 3_600_000
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "plain"
+    username: str = ""
+    password_env: str = ""
+    from_address: str = "sikayet@example.org"
+    timeout_seconds: float = 30.0
+    message_id_domain: str = ""  # default: the domain of from_address
+    outbox_dir: str = "var/outbox"  # with host = "": mails are written here instead
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    prefix: str = "CMP"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    listen: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    max_body_chars: int = 1_000_000
+    max_attachment_bytes: int = 25 * 2**20
+    max_attachments: int = 50
+    max_total_attachment_bytes: int = 50 * 2**20
+    max_raw_bytes: int = 60 * 2**20
+
+
+@dataclass(frozen=True)
+class ClockSettings:
+    ssl_answer_hours: int = 24
+    timezone: str = "Europe/Istanbul"
+
+
+@dataclass(frozen=True)
+class CategorizeSettings:
+    min_confidence: float = 0.35
+    replace_default_rules: bool = False
+
+
+@dataclass(frozen=True)
+class UnitSettings:
+    code: str
+    name: str
+    email: str
+    products: tuple[str, ...] = ()
+
+    @property
+    def queue(self) -> str:
+        """The unit's Dramatiq queue (one per unit)."""
+        return f"unit.{self.code}"
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    name: str
+    channel: str = "email"
+    host: str = "127.0.0.1"
+    port: int = 993
+    security: str = "tls"
+    username: str = ""
+    password_env: str = ""
+    oauth2_token_env: str = ""
+    oauth2_token_command: str = ""
+    folder: str = "INBOX"
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    mode: str = "polling"
+    token_env: str = ""
+    webhook_secret_env: str = ""
+    base_url: str = ""
+
+
+@dataclass(frozen=True)
+class TwitterSettings:
+    user_id: str = ""
+    bearer_token_env: str = ""
+    api_base: str = ""
+
+
+@dataclass(frozen=True)
+class WebformSettings:
+    secret_env: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    reference: ReferenceSettings = field(default_factory=ReferenceSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    clock: ClockSettings = field(default_factory=ClockSettings)
+    categorize: CategorizeSettings = field(default_factory=CategorizeSettings)
+    unit: tuple[UnitSettings, ...] = ()
+    mailbox: tuple[MailboxSettings, ...] = ()
+    rule: tuple[RuleSpec, ...] = ()
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    twitter: TwitterSettings = field(default_factory=TwitterSettings)
+    webform: WebformSettings = field(default_factory=WebformSettings)
+    source: str = "(built-in defaults)"
+
+    def unit_for(self, product: str) -> UnitSettings:
+        """The one unit responsible for `product` (validated at load time)."""
+        for unit in self.unit:
+            if product in unit.products:
+                return unit
+        raise ConfigError(f"unit: no unit takes product {product!r}")
+
+    def mailbox_named(self, name: str) -> MailboxSettings:
+        for box in self.mailbox:
+            if box.name == name:
+                return box
+        raise ConfigError(f"mailbox: no mailbox named {name!r}")
+
+
+def secret(env_name: str) -> str | None:
+    """The secret held by the environment variable `env_name` (None when unset or unnamed)."""
+    return os.environ.get(env_name) if env_name else None
+
+
+def default_path() -> Path:
+    """The settings file shipped beside the code: the embedded default."""
+    return Path(__file__).resolve().parent.parent / "settings.toml"
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load settings from `path`, else `$INTAKE_CONFIG`, else the shipped `settings.toml`."""
+    chosen = Path(path or os.environ.get("INTAKE_CONFIG") or default_path())
+    try:
+        with chosen.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"settings file not found: {chosen}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{chosen}: not valid TOML: {exc}") from None
+    settings = from_mapping(data, source=str(chosen))
+    return apply_environment(settings)
+
+
+def from_mapping(data: dict[str, Any], *, source: str = "(mapping)") -> Settings:
+    """Build and validate `Settings` from parsed TOML."""
+    settings = _build(Settings, {**data, "source": source}, "")
+    validate(settings)
+    return settings
+
+
+def apply_environment(settings: Settings) -> Settings:
+    """Overrides a launcher sets for its children: `INTAKE_BROKER_URL`, `INTAKE_STORE_URL`."""
+    broker_url = os.environ.get("INTAKE_BROKER_URL")
+    store_url = os.environ.get("INTAKE_STORE_URL")
+    if broker_url:
+        settings = dataclasses.replace(
+            settings, broker=dataclasses.replace(settings.broker, url=broker_url)
+        )
+    if store_url:
+        settings = dataclasses.replace(
+            settings, store=dataclasses.replace(settings.store, url=store_url)
+        )
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Cross-key checks: every product maps to exactly one unit, enums are known."""
+    if settings.smtp.security not in SECURITY:
+        raise ConfigError(f"smtp.security: must be one of {SECURITY}")
+    owners: dict[str, str] = {}
+    for unit in settings.unit:
+        for product in unit.products:
+            if product not in PRODUCTS:
+                raise ConfigError(f"unit {unit.code!r}: unknown product {product!r}")
+            if product in owners:
+                raise ConfigError(
+                    f"unit {unit.code!r}: product {product!r} already belongs to {owners[product]!r}"
+                )
+            owners[product] = unit.code
+    missing = [p for p in PRODUCTS if p not in owners] if settings.unit else []
+    if missing:
+        raise ConfigError(f"unit: no unit takes products {missing}")
+    names = [box.name for box in settings.mailbox]
+    if len(names) != len(set(names)):
+        raise ConfigError("mailbox: names must be unique")
+    for box in settings.mailbox:
+        if box.channel not in ("email", "email_ssl"):
+            raise ConfigError(f"mailbox {box.name!r}: channel must be 'email' or 'email_ssl'")
+        if box.security not in SECURITY:
+            raise ConfigError(f"mailbox {box.name!r}: security must be one of {SECURITY}")
+
+
+def _build(cls: type, table: Any, where: str) -> Any:
+    """Build dataclass `cls` from a TOML table, naming the key of any error."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where or 'settings'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"{_key(where, unknown[0])}: unknown key")
+    values = {}
+    for name, value in table.items():
+        values[name] = _coerce(hints[name], value, _key(where, name))
+    missing = [
+        n for n, f in known.items()
+        if n not in values and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{_key(where, missing[0])}: required key missing")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Check `value` against the annotation `hint`, converting lists to tuples."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list")
+        return tuple(_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        return _coerce(next(a for a in typing.get_args(hint) if a is not type(None)), value, where)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _key(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name

@@ -1,0 +1,139 @@
+"""`intake run`: start everything configured, stop all of it cleanly on SIGINT/SIGTERM.
+
+The bundled Redis when `[broker] url` is empty (this process owns it), the Dramatiq worker
+processes (`dramatiq workers`, restarted if they die), and the reconciler. Children get
+SIGTERM from the kernel if this process dies (PR_SET_PDEATHSIG): no orphan is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from ingest.reconciler import ReconcilerThread
+from intake import bundled_redis, runtime
+from intake.broker import declare_queues, make_broker
+from intake.errors import ConfigError
+from intake.runtime import Runtime
+from intake.settings import Settings
+from store import migrate
+
+log = logging.getLogger(__name__)
+
+WORKER_STOP_SECONDS = 30
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stopping = threading.Event()
+        self.redis: bundled_redis.BundledRedis | None = None
+        self.workers: subprocess.Popen[bytes] | None = None
+        self.reconciler: ReconcilerThread | None = None
+        self.runtime: Runtime | None = None
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            self._start()
+            self._watch()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        self.stopping.set()
+
+    def _start(self) -> None:
+        settings = self.settings
+        self.runtime = Runtime.from_settings(settings)
+        prepare_schema(self.runtime)
+        url = settings.broker.url
+        if not url:
+            self.redis = bundled_redis.BundledRedis(settings.broker.state_dir)
+            url = self.redis.start()
+        self.runtime.broker = make_broker(settings, url)
+        declare_queues(self.runtime.broker, settings)
+        runtime.install(self.runtime)
+        self.broker_url = url
+        self.workers = self._spawn_workers()
+        self.reconciler = ReconcilerThread(self.runtime, settings.broker.reconcile_every_seconds)
+        self.reconciler.start()
+        print(banner(settings, url), flush=True)
+
+    def _spawn_workers(self) -> subprocess.Popen[bytes]:
+        command = [
+            sys.executable, "-m", "dramatiq", "workers",
+            "--processes", str(self.settings.broker.worker_processes),
+            "--threads", str(self.settings.broker.worker_threads),
+        ]
+        env = dict(os.environ, INTAKE_BROKER_URL=self.broker_url,
+                   INTAKE_STORE_URL=self.settings.store.url)
+        if Path(self.settings.source).is_file():
+            env["INTAKE_CONFIG"] = str(Path(self.settings.source).resolve())
+        process = subprocess.Popen(command, env=env, preexec_fn=bundled_redis.die_with_parent,
+                                   stdin=subprocess.DEVNULL)
+        log.info("dramatiq workers started (pid %s)", process.pid)
+        return process
+
+    def _watch(self) -> None:
+        restarts = 0
+        while not self.stopping.wait(1.0):
+            if self.workers is not None and self.workers.poll() is not None:
+                restarts += 1
+                delay = min(60, 2 ** restarts)
+                log.error("dramatiq workers exited (%s); restarting in %ss",
+                          self.workers.returncode, delay)
+                if self.stopping.wait(delay):
+                    break
+                self.workers = self._spawn_workers()
+            if self.redis is not None and self.redis.process and self.redis.process.poll() is not None:
+                log.error("bundled Redis died; stopping (the store keeps every complaint)")
+                break
+
+    def _shutdown(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.stop()
+            self.reconciler.join(timeout=30)
+        if self.workers is not None and self.workers.poll() is None:
+            self.workers.send_signal(signal.SIGTERM)  # Dramatiq finishes or requeues its work
+            try:
+                self.workers.wait(WORKER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                log.error("dramatiq workers did not stop in %ss; killing", WORKER_STOP_SECONDS)
+                self.workers.kill()
+                self.workers.wait()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.runtime is not None:
+            self.runtime.close()
+        log.info("stopped")
+
+
+def prepare_schema(rt: Runtime) -> None:
+    """Upgrade the schema when allowed; otherwise refuse to run on an old one."""
+    if rt.settings.store.auto_migrate:
+        migrate.upgrade(rt.engine)
+    elif not migrate.is_current(rt.engine):
+        raise ConfigError("the database schema is not current: run `intake db upgrade`")
+
+
+def banner(settings: Settings, broker_url: str) -> str:
+    units = ", ".join(unit.code for unit in settings.unit)
+    return "\n".join([
+        f"intake is running (settings: {settings.source})",
+        f"  store:  {settings.store.url}",
+        f"  broker: {broker_url}",
+        f"  units:  {units}",
+        f"  mail:   {'SMTP ' + settings.smtp.host if settings.smtp.host else 'written to ' + settings.smtp.outbox_dir}",
+        "Feed it mail from another terminal:  intake inject path/to/mail.eml",
+        "            (SSL problem address):   intake inject --mailbox ssl path/to/mail.eml",
+        "Watch it:  intake status      Stop it:  Ctrl-C",
+    ])

@@ -1,0 +1,1 @@
+"""Normalise: pure functions from what a channel received to the one complaint schema."""

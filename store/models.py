@@ -1,0 +1,206 @@
+"""SQLAlchemy 2 models of the store; Alembic migrations in `store/migrations/` match them.
+
+`(channel, source_id)` is unique on raw messages and on complaints: the dedupe key that makes
+a second delivery of the same item a no-op. Events are append-only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text,
+    TypeDecorator, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class RawMessageRow(Base):
+    """What a channel received, exactly; `status` is pending → processed | failed."""
+
+    __tablename__ = "raw_messages"
+    __table_args__ = (UniqueConstraint("channel", "source_id", name="uq_raw_channel_source"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(512))
+    mailbox: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    transport: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # No foreign key here: complaints already point at their raw message (no cycle).
+    complaint_id: Mapped[int | None] = mapped_column(BigId, index=True)
+
+
+class ComplaintRow(Base):
+    """The normalised complaint (DESIGN.md schema) plus its lifecycle and delivery state."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (UniqueConstraint("channel", "source_id", name="uq_complaint_channel_source"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    raw_message_id: Mapped[int] = mapped_column(BigId, ForeignKey("raw_messages.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(512))
+    mailbox: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    complainant_name: Mapped[str | None] = mapped_column(String(256))
+    complainant_email: Mapped[str | None] = mapped_column(String(320))
+    complainant_phone: Mapped[str | None] = mapped_column(String(64))
+    complainant_handle: Mapped[str | None] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    ticket_ref: Mapped[str | None] = mapped_column(String(32))
+    auto_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    product: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(96))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivery_state: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    delivery_enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivery_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ack_state: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    ack_enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ack_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BlobRow(Base):
+    """Attachment bytes, content-addressed: the same file twice is stored once."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(BigId, ForeignKey("complaints.id"), index=True)
+    filename: Mapped[str | None] = mapped_column(String(512))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), ForeignKey("blobs.sha256"))
+
+
+class RoutingDecisionRow(Base):
+    """Why a complaint went where it went: product, kind, unit, queue and the rules that hit."""
+
+    __tablename__ = "routing_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(BigId, ForeignKey("complaints.id"), index=True)
+    product: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(96))
+    confidence: Mapped[float] = mapped_column(Float)
+    decided_by: Mapped[str] = mapped_column(String(128))
+    hits: Mapped[list[Any]] = mapped_column(default=list)
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EventRow(Base):
+    """Append-only log: every transition with when, who and why (ISO 10002)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("complaints.id"), index=True)
+    raw_message_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("raw_messages.id"))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OutboundMessageRow(Base):
+    """Every mail we sent, by Message-ID, so a reply to it finds its complaint."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(BigId, ForeignKey("complaints.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeadLetterRow(Base):
+    """A queue message that failed for good (retries exhausted, or a bug): kept and listed."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(96))
+    actor: Mapped[str] = mapped_column(String(64))
+    complaint_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("complaints.id"))
+    error: Mapped[str] = mapped_column(Text)
+    retries: Mapped[int] = mapped_column(Integer)
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    requeued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class WatermarkRow(Base):
+    """How far a polling channel has read (IMAP UIDVALIDITY+UID, since_id, offset)."""
+
+    __tablename__ = "watermarks"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReferenceCounterRow(Base):
+    """The last complaint number given per prefix and year (CMP-2026-000042)."""
+
+    __tablename__ = "reference_counters"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,157 @@
+"""Store operations the flow needs, each inside the caller's session (the caller commits).
+
+Insert-with-dedupe-key for raw messages, the yearly complaint counter, content-addressed
+blobs, the append-only event log, delivery claims, and channel watermarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from intake.schema import RawMessage
+from store.models import (
+    BlobRow, ComplaintRow, EventRow, RawMessageRow, ReferenceCounterRow, WatermarkRow,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def save_raw(session: Session, raw: RawMessage) -> tuple[RawMessageRow, bool]:
+    """Insert `raw` keyed by (channel, source_id); (existing row, False) when already stored."""
+    row = RawMessageRow(
+        channel=raw.channel, source_id=raw.source_id, mailbox=raw.mailbox,
+        received_at=raw.received_at, stored_at=utcnow(), payload=raw.payload,
+        size=len(raw.payload), transport=dict(raw.transport), status="pending", attempts=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = find_raw(session, raw.channel, raw.source_id)
+        if existing is None:  # the conflict was something else: let the caller see it
+            raise
+        return existing, False
+    return row, True
+
+
+def find_raw(session: Session, channel: str, source_id: str) -> RawMessageRow | None:
+    return session.scalars(
+        select(RawMessageRow).where(
+            RawMessageRow.channel == channel, RawMessageRow.source_id == source_id
+        )
+    ).one_or_none()
+
+
+def next_reference(session: Session, prefix: str, year: int) -> str:
+    """The next `PREFIX-YYYY-NNNNNN`; the counter row lock serialises concurrent callers."""
+    bump = (
+        update(ReferenceCounterRow)
+        .where(ReferenceCounterRow.prefix == prefix, ReferenceCounterRow.year == year)
+        .values(last=ReferenceCounterRow.last + 1)
+        .returning(ReferenceCounterRow.last)
+    )
+    number = session.execute(bump).scalar_one_or_none()
+    if number is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(ReferenceCounterRow).values(prefix=prefix, year=year, last=1))
+            number = 1
+        except IntegrityError:  # another process created the year's row first
+            number = session.execute(bump).scalar_one()
+    return format_reference(prefix, year, number)
+
+
+def format_reference(prefix: str, year: int, number: int) -> str:
+    return f"{prefix}-{year}-{number:06d}"
+
+
+def add_event(
+    session: Session, kind: str, *, complaint_id: int | None = None,
+    raw_message_id: int | None = None, actor: str = "intake", **detail: Any,
+) -> None:
+    """Append one event (never updated, never deleted)."""
+    session.add(EventRow(
+        complaint_id=complaint_id, raw_message_id=raw_message_id, kind=kind, at=utcnow(),
+        actor=actor, detail=_jsonable(detail),
+    ))
+
+
+def put_blobs(session: Session, blobs: Mapping[str, bytes]) -> None:
+    """Store attachment bytes once per sha256."""
+    if not blobs:
+        return
+    known = set(session.scalars(select(BlobRow.sha256).where(BlobRow.sha256.in_(list(blobs)))))
+    for sha, data in blobs.items():
+        if sha not in known:
+            session.add(BlobRow(sha256=sha, size=len(data), data=data))
+
+
+def get_blob(session: Session, sha256: str) -> bytes | None:
+    return session.scalar(select(BlobRow.data).where(BlobRow.sha256 == sha256))
+
+
+CLAIMS = {
+    "delivery": (ComplaintRow.delivery_state, ComplaintRow.delivery_claimed_at),
+    "ack": (ComplaintRow.ack_state, ComplaintRow.ack_claimed_at),
+}
+
+
+def claim(session: Session, complaint_id: int, job: str, lease: timedelta) -> bool:
+    """Take the `job` ("delivery" | "ack") of a complaint; False when done or held by another.
+
+    A claim older than `lease` is considered abandoned (a worker died mid-send).
+    """
+    state, claimed_at = CLAIMS[job]
+    now = utcnow()
+    result = session.execute(
+        update(ComplaintRow)
+        .where(ComplaintRow.id == complaint_id, state == "pending")
+        .where((claimed_at.is_(None)) | (claimed_at < now - lease))
+        .values({claimed_at: now})
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def release(session: Session, complaint_id: int, job: str) -> None:
+    """Give a claim back so the next retry can take it at once."""
+    _state, claimed_at = CLAIMS[job]
+    session.execute(
+        update(ComplaintRow).where(ComplaintRow.id == complaint_id).values({claimed_at: None})
+        .execution_options(synchronize_session=False)
+    )
+
+
+def get_watermark(session: Session, channel: str, key: str) -> dict[str, Any] | None:
+    row = session.get(WatermarkRow, (channel, key))
+    return dict(row.value) if row else None
+
+
+def set_watermark(session: Session, channel: str, key: str, value: Mapping[str, Any]) -> None:
+    row = session.get(WatermarkRow, (channel, key))
+    if row is None:
+        session.add(WatermarkRow(channel=channel, key=key, value=dict(value), updated_at=utcnow()))
+    else:
+        row.value, row.updated_at = dict(value), utcnow()
+
+
+def _jsonable(value: Any) -> Any:
+    """Event details as plain JSON (dataclasses, datetimes and tuples included)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,55 @@
+"""The Dramatiq broker and actors: `dramatiq workers` (or `intake run`) loads this module.
+
+Only complaint ids travel on the queues; the actors read everything else from the store.
+Ticket delivery runs on each unit's queue, acknowledgements on `ack`. Temporary failures are
+retried with backoff, permanent ones recorded on the complaint (`throws`), the rest kept as
+dead letters.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from intake import delivery, runtime
+from intake.broker import declare_queues, make_broker
+from intake.errors import PermanentError
+from intake.jobs import ACK_ACTOR, ACK_QUEUE, DELIVER_ACTOR
+from intake.privacy import install_masking
+
+install_masking()
+broker = make_broker(runtime.get().settings)
+runtime.get().broker = broker
+dramatiq.set_broker(broker)
+declare_queues(broker, runtime.get().settings)
+
+# Acting on a socket without a timeout would hang past this limit (see intake.smtp).
+TIME_LIMIT_MS = 5 * 60 * 1000
+
+
+@dramatiq.actor(actor_name=DELIVER_ACTOR, queue_name=ACK_QUEUE, throws=(PermanentError,),
+                time_limit=TIME_LIMIT_MS)
+def deliver_ticket(complaint_id: int) -> None:
+    """E-mail the ticket to its unit (sent on the unit's own queue by `intake.jobs`)."""
+    delivery.deliver_ticket(runtime.get(), complaint_id)
+
+
+@dramatiq.actor(actor_name=ACK_ACTOR, queue_name=ACK_QUEUE, throws=(PermanentError,),
+                time_limit=TIME_LIMIT_MS)
+def acknowledge(complaint_id: int) -> None:
+    """Acknowledge the complaint to the complainant with its reference."""
+    delivery.acknowledge(runtime.get(), complaint_id)
+
+
+ACTORS = (deliver_ticket, acknowledge)
+
+
+def use_broker(other: dramatiq.Broker) -> None:
+    """Re-bind the actors and unit queues to `other` (tests, or a broker built elsewhere)."""
+    global broker
+    broker = other
+    dramatiq.set_broker(other)
+    for actor in ACTORS:
+        actor.broker = other
+        other.declare_actor(actor)
+    runtime.get().broker = other
+    declare_queues(other, runtime.get().settings)
