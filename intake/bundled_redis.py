@@ -85,6 +85,8 @@ class BundledRedis:
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self._lock_file is None:  # never owned it: the socket belongs to someone else
+            return
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -75,12 +75,12 @@ def format_reference(prefix: str, year: int, number: int) -> str:
 
 
 def add_event(
-    session: Session, kind: str, *, complaint_id: int | None = None,
+    session: Session, event: str, /, *, complaint_id: int | None = None,
     raw_message_id: int | None = None, actor: str = "intake", **detail: Any,
 ) -> None:
     """Append one event (never updated, never deleted)."""
     session.add(EventRow(
-        complaint_id=complaint_id, raw_message_id=raw_message_id, kind=kind, at=utcnow(),
+        complaint_id=complaint_id, raw_message_id=raw_message_id, kind=event, at=utcnow(),
         actor=actor, detail=_jsonable(detail),
     ))
 
@@ -93,6 +93,7 @@ def put_blobs(session: Session, blobs: Mapping[str, bytes]) -> None:
     for sha, data in blobs.items():
         if sha not in known:
             session.add(BlobRow(sha256=sha, size=len(data), data=data))
+    session.flush()  # attachment rows refer to these; no relationship orders the inserts
 
 
 def get_blob(session: Session, sha256: str) -> bytes | None:

@@ -7,6 +7,7 @@ because a skipped server proves nothing.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,12 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get("INTAKE_TEST_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def missing(what: str) -> None:
     """A missing server: a failure in CI, a skip on a developer's machine."""
     if IN_CI:
@@ -51,7 +58,8 @@ class Inbox:
         replies = self.refuse.get(address)
         if replies:
             reply = replies.pop(0) if len(replies) > 1 else replies[0]
-            return reply
+            if not reply.startswith("2"):
+                return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -67,10 +75,11 @@ class Inbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=0)
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield inbox, controller.server.sockets[0].getsockname()[1]
+        yield inbox, port
     finally:
         controller.stop()
 

@@ -1,0 +1,43 @@
+"""The records of the e-mail normaliser: its limits and what it hands back.
+
+`normalize_email` (in `mail`) returns a `NormalizedEmail`: the `Complaint` of the schema plus
+what the store needs beside it (attachment bytes by SHA-256, thread ids, the Date) and the
+record of decisions made on the way (`auto_reason`, refused attachments, repair notes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from intake.schema import Complaint
+
+
+@dataclass(frozen=True)
+class EmailLimits:
+    max_body_chars: int = 1_000_000  # body bounded (truncate, add a note)
+    max_attachment_bytes: int = 25 * 2**20  # per attachment; over → refused, complaint kept
+    max_attachments: int = 50
+    max_total_attachment_bytes: int = 50 * 2**20
+
+
+@dataclass(frozen=True)
+class RefusedAttachment:
+    filename: str | None
+    content_type: str
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class NormalizedEmail:
+    complaint: Complaint  # product=None, kind=None (routing fills them)
+    blobs: Mapping[str, bytes]  # sha256 hex -> bytes, one per complaint.attachments entry
+    message_id: str | None  # without the angle brackets
+    in_reply_to: tuple[str, ...]  # ids without brackets
+    references: tuple[str, ...]
+    date: datetime | None  # the Date header, tz-aware, None if absent/unparseable
+    auto_reason: str | None  # why auto_submitted is true, e.g. "Auto-Submitted: auto-replied"
+    refused_attachments: tuple[RefusedAttachment, ...]
+    notes: tuple[str, ...]  # repairs done: "charset windows-1254 assumed", "body truncated"

@@ -1,0 +1,206 @@
+"""The spine end to end on real servers: mails in, tickets in each unit's SMTP inbox.
+
+Real Dramatiq workers on a real Redis (the bundled redis-server), the store on SQLite and
+on PostgreSQL, and an aiosmtpd server standing in for the organisation's relay.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import dramatiq
+import pytest
+from sqlalchemy import func, select
+
+import workers
+from ingest import pipeline
+from ingest.channels.email import raw_from_bytes
+from ingest.reconciler import reconcile
+from intake.broker import make_broker
+from intake.jobs import ACK_QUEUE
+from store.models import ComplaintRow, EventRow, RawMessageRow
+from tests.conftest import DATA, make_settings
+
+pytestmark = pytest.mark.system
+
+MAILS = DATA / "system"
+# file → (mailbox it arrives in, unit whose inbox must get it); None: an auto-reply.
+EXPECTED = {
+    "plain_tr.eml": (None, "certificate_operations"),
+    "html_only.eml": (None, "time_stamping"),
+    "legacy_1254.eml": (None, "hardware"),
+    "with_attachment.eml": (None, "certificate_operations"),
+    "auto_reply.eml": (None, None),
+    "ssl_problem.eml": ("ssl", "ssl_operations"),
+}
+
+
+@pytest.fixture
+def system(tmp_path: Path, store_url: str, redis_url: str, smtp, make_runtime):
+    inbox, port = smtp
+    settings = make_settings(
+        tmp_path, store={"url": store_url}, smtp={"host": "127.0.0.1", "port": port},
+        broker={"min_backoff_ms": 100, "max_backoff_ms": 500, "max_retries": 5},
+    )
+    broker = make_broker(settings, redis_url)
+    rt = make_runtime(settings, broker=broker)
+    workers.use_broker(broker)
+    yield rt, inbox
+    broker.close()
+
+
+def inject_all(rt) -> dict[str, pipeline.Outcome]:
+    outcomes = {}
+    for name, (mailbox, _unit) in EXPECTED.items():
+        channel = rt.settings.mailbox_named(mailbox).channel if mailbox else "email"
+        payload = (MAILS / name).read_bytes()
+        outcomes[name] = pipeline.ingest(rt, raw_from_bytes(payload, channel=channel, mailbox=mailbox))
+    return outcomes
+
+
+def run_workers_until_idle(rt) -> None:
+    broker = rt.broker
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        for queue in [unit.queue for unit in rt.settings.unit] + [ACK_QUEUE]:
+            broker.join(queue, timeout=60_000)
+        worker.join()
+    finally:
+        worker.stop()
+
+
+def count(rt, model) -> int:
+    with rt.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def complaints(rt) -> dict[str, ComplaintRow]:
+    with rt.sessions() as session:
+        return {row.source_id: row for row in session.scalars(select(ComplaintRow))}
+
+
+def test_every_mail_becomes_one_ticket_in_its_units_inbox(system):
+    rt, inbox = system
+    first = inject_all(rt)
+    again = inject_all(rt)
+
+    assert {n: o.status for n, o in first.items()} == {
+        n: ("auto_submitted" if unit is None else "created") for n, (_, unit) in EXPECTED.items()
+    }
+    assert {o.status for o in again.values()} == {"duplicate"}
+    assert count(rt, ComplaintRow) == 5
+    assert count(rt, RawMessageRow) == 6
+
+    run_workers_until_idle(rt)
+
+    by_source = complaints(rt)
+    for name, (_mailbox, unit_code) in EXPECTED.items():
+        if unit_code is None:
+            continue
+        unit = next(u for u in rt.settings.unit if u.code == unit_code)
+        reference = first[name].reference
+        tickets = [m for m in inbox.to(unit.email) if m["X-Intake-Ref"] == reference]
+        assert len(tickets) == 1, name
+        assert tickets[0]["Subject"].startswith(f"[#{reference}] ")
+    for unit in rt.settings.unit:
+        expected = sum(1 for _m, u in EXPECTED.values() if u == unit.code)
+        assert len(inbox.to(unit.email)) == expected, unit.code
+    assert all(row.delivery_state == "sent" for row in by_source.values())
+
+
+def test_each_complainant_gets_one_acknowledgement_and_the_auto_reply_none(system):
+    rt, inbox = system
+    first = inject_all(rt)
+    run_workers_until_idle(rt)
+
+    for name, outcome in first.items():
+        sender = {"plain_tr.eml": "ayse.yilmaz@example.com", "html_only.eml": "mehmet.kaya@example.net",
+                  "legacy_1254.eml": "sule.sahin@example.com.tr",
+                  "with_attachment.eml": "can.demir@example.org.tr",
+                  "auto_reply.eml": "ofis@example.com",
+                  "ssl_problem.eml": "researcher@example.net"}[name]
+        acks = inbox.to(sender)
+        if outcome.status == "auto_submitted":
+            assert acks == []
+            continue
+        assert len(acks) == 1, name
+        assert outcome.reference in acks[0]["Subject"]
+        assert outcome.reference in acks[0].get_content()
+        assert acks[0]["Auto-Submitted"] == "auto-replied"
+
+
+def ticket_for(inbox, reference: str):
+    """The ticket (not the acknowledgement) sent for `reference`."""
+    return next(m for m in inbox.messages
+                if m[1]["X-Intake-Ref"] == reference and "ticket" in m[1]["Message-ID"])[1]
+
+
+def test_ticket_carries_the_attachment_and_turkish_text_intact(system):
+    rt, inbox = system
+    first = inject_all(rt)
+    run_workers_until_idle(rt)
+
+    ticket = ticket_for(inbox, first["with_attachment.eml"].reference)
+    parts = [p for p in ticket.iter_attachments()]
+    assert [p.get_filename() for p in parts] == ["hata.pdf"]
+    assert parts[0].get_content().startswith(b"%PDF-1.4")
+    legacy = ticket_for(inbox, first["legacy_1254.eml"].reference)
+    assert "Kart okuyucu sürücüsü yüklenmiyor" in legacy["Subject"]
+    assert "cihazının sürücüsü" in legacy.get_body().get_content()
+
+
+def test_ssl_problem_report_goes_to_ssl_unit_due_in_24_hours(system):
+    rt, inbox = system
+    first = inject_all(rt)
+    row = complaints(rt)["ssl-report-0006@mail.example.net"]
+    assert (row.channel, row.product, row.unit) == ("email_ssl", "ssl", "ssl_operations")
+    assert row.due_at - row.received_at == timedelta(hours=24)
+    run_workers_until_idle(rt)
+    assert len(inbox.to("ssl.operasyon@example.org")) == 1
+    assert first["ssl_problem.eml"].reference
+
+
+def test_reconciler_delivers_everything_after_redis_lost_its_memory(system):
+    rt, inbox = system
+    inject_all(rt)
+    assert rt.broker.client.hlen("dramatiq:unit.certificate_operations.msgs") == 2
+    rt.broker.client.flushall()  # the broker forgets every queued job
+
+    reconcile(rt, everything=True)
+    run_workers_until_idle(rt)
+
+    for unit in rt.settings.unit:
+        expected = sum(1 for _m, u in EXPECTED.values() if u == unit.code)
+        assert len(inbox.to(unit.email)) == expected, unit.code
+    assert len(inbox.messages) == 5 + 5  # five tickets, five acknowledgements, none twice
+
+
+def test_a_temporary_smtp_failure_is_retried_and_a_permanent_one_recorded(system):
+    rt, inbox = system
+    inbox.refuse["sertifika.operasyon@example.org"] = ["451 4.3.0 try later", "250 OK"]
+    inbox.refuse["researcher@example.net"] = ["550 5.1.1 no such user"]
+    first = inject_all(rt)
+    run_workers_until_idle(rt)
+
+    assert len(inbox.to("sertifika.operasyon@example.org")) == 2  # after the retry
+    ssl_row = complaints(rt)["ssl-report-0006@mail.example.net"]
+    assert (ssl_row.delivery_state, ssl_row.ack_state) == ("sent", "failed")
+    with rt.sessions() as session:
+        kinds = list(session.scalars(
+            select(EventRow.kind).where(EventRow.complaint_id == ssl_row.id).order_by(EventRow.id)))
+    assert "ack_failed" in kinds and "delivered" in kinds
+    assert first["ssl_problem.eml"].status == "created"
+
+
+def test_mail_that_cannot_be_processed_is_kept_failed_and_does_not_block(system):
+    rt, inbox = system
+    bad = pipeline.ingest(rt, raw_from_bytes(b"\x00\x01\x02 not a mail at all"))
+    good = pipeline.ingest(rt, raw_from_bytes((MAILS / "plain_tr.eml").read_bytes()))
+    assert (bad.status, good.status) == ("failed", "created")
+    with rt.sessions() as session:
+        row = session.get(RawMessageRow, bad.raw_id)
+        assert row.status == "failed" and "NotAnEmail" in row.error
+        assert row.payload == b"\x00\x01\x02 not a mail at all"
+    assert pipeline.process(rt, bad.raw_id).status == "failed"  # retry: still kept, still failed
