@@ -24,7 +24,10 @@ from routing.clocks import first_answer_due
 from routing.route import route
 from store import repo
 from store.models import (
-    AttachmentRow, ComplaintRow, RawMessageRow, RoutingDecisionRow,
+    AttachmentRow,
+    ComplaintRow,
+    RawMessageRow,
+    RoutingDecisionRow,
 )
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,13 @@ def _process_in(session: Session, runtime: Runtime, raw_id: int):  # type: ignor
                        reason=normalized.auto_reason, ticket_ref=complaint.ticket_ref)
         log.info("raw %s: auto-submitted (%s), recorded only", raw_id, normalized.auto_reason)
         return Outcome(raw_id, "auto_submitted"), None
+    twin = _same_mail_elsewhere(session, complaint)
+    if twin is not None:  # the same mail reached another of our mailboxes (To and Cc)
+        row.status, row.complaint_id = "processed", twin.id
+        repo.add_event(session, "received_again", complaint_id=twin.id, raw_message_id=raw_id,
+                       channel=raw.channel, mailbox=raw.mailbox)
+        _apply_stricter_clock(session, runtime, twin, complaint)
+        return Outcome(raw_id, "duplicate", twin.id, twin.reference), None
     existing = _complaint_by_reference(session, complaint.ticket_ref)
     if existing is not None:
         row.status, row.complaint_id = "processed", existing.id
@@ -175,6 +185,33 @@ def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
             repo.add_event(session, "failed", raw_message_id=raw_id, error=error[:4000],
                            permanent=permanent)
     return Outcome(raw_id, "failed", error=error)
+
+
+EMAIL_CHANNELS = ("email", "email_ssl")
+
+
+def _same_mail_elsewhere(session: Session, complaint: Complaint) -> ComplaintRow | None:
+    """A complaint made from the same Message-ID that came in through another mailbox."""
+    if complaint.channel not in EMAIL_CHANNELS or complaint.source_id.startswith("sha256:"):
+        return None
+    return session.scalars(
+        select(ComplaintRow).where(
+            ComplaintRow.channel.in_(EMAIL_CHANNELS),
+            ComplaintRow.source_id == complaint.source_id,
+        ).limit(1)
+    ).first()
+
+
+def _apply_stricter_clock(session: Session, runtime: Runtime, twin: ComplaintRow,
+                          complaint: Complaint) -> None:
+    """A copy through the SSL problem address puts the complaint on the 24-hour clock too."""
+    settings = runtime.settings
+    due = first_answer_due(twin.received_at, complaint.channel,
+                           ssl_hours=settings.clock.ssl_answer_hours, tz=settings.clock.timezone)
+    if twin.due_at is None or due < twin.due_at:
+        repo.add_event(session, "clock_tightened", complaint_id=twin.id,
+                       channel=complaint.channel, due_at=due, was=twin.due_at)
+        twin.due_at = due
 
 
 def _complaint_by_reference(session: Session, reference: str | None) -> ComplaintRow | None:

@@ -12,7 +12,7 @@ import traceback
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, Retries
 
 from intake import bundled_redis
 from intake.errors import PermanentError
@@ -34,11 +34,12 @@ def make_broker(settings: Settings, url: str | None = None) -> RedisBroker:
     )
     broker = RedisBroker(connection_pool=pool)
     for middleware in broker.middleware:
-        if type(middleware).__name__ == "Retries":
+        if isinstance(middleware, Retries):
             middleware.max_retries = settings.broker.max_retries
             middleware.min_backoff = settings.broker.min_backoff_ms
             middleware.max_backoff = settings.broker.max_backoff_ms
-    broker.add_middleware(DeadLetters())
+    # "after" hooks run in reverse order: placed before Retries, ours sees its verdict.
+    broker.add_middleware(DeadLetters(), before=Retries)
     return broker
 
 

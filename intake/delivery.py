@@ -13,12 +13,15 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from intake import compose, smtp
-from intake.errors import PermanentError, TemporaryError
+from intake.errors import PermanentError
 from intake.privacy import mask_email
 from intake.runtime import Runtime
 from store import repo
 from store.models import (
-    AttachmentRow, ComplaintRow, OutboundMessageRow, RoutingDecisionRow,
+    AttachmentRow,
+    ComplaintRow,
+    OutboundMessageRow,
+    RoutingDecisionRow,
 )
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,7 @@ def _run(runtime: Runtime, complaint_id: int, job: str, build) -> bool:  # type:
         _finish(runtime, complaint_id, job, "failed", error=str(exc))
         log.warning("%s: %s failed for good: %s", row.reference, job, exc)
         raise
-    except TemporaryError:
+    except Exception:  # temporary, or a bug: let the queue retry (then dead-letter) it
         with runtime.sessions.begin() as session:
             repo.release(session, complaint_id, job)
         raise
@@ -87,8 +90,15 @@ def _finish(runtime: Runtime, complaint_id: int, job: str, state: str, **detail:
                            error=detail.get("error"), permanent=True)
 
 
+def _unit(runtime: Runtime, code: str):  # type: ignore[no-untyped-def]
+    for unit in runtime.settings.unit:
+        if unit.code == code:
+            return unit
+    raise LookupError(f"unit {code!r} is not configured")
+
+
 def _ticket(session, runtime: Runtime, row: ComplaintRow):  # type: ignore[no-untyped-def]
-    unit = next(u for u in runtime.settings.unit if u.code == row.unit)
+    unit = _unit(runtime, row.unit)
     attachments = []
     for item in session.scalars(select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)):
         data = repo.get_blob(session, item.sha256) or b""
@@ -101,8 +111,7 @@ def _ticket(session, runtime: Runtime, row: ComplaintRow):  # type: ignore[no-un
 def _ack(session, runtime: Runtime, row: ComplaintRow):  # type: ignore[no-untyped-def]
     if row.auto_submitted or not row.complainant_email:
         raise PermanentError("nothing to acknowledge: auto-submitted or no address")
-    unit = next(u for u in runtime.settings.unit if u.code == row.unit)
-    message = compose.ack_mail(_view(session, row, unit.name), runtime.settings)
+    message = compose.ack_mail(_view(session, row, row.unit), runtime.settings)
     return message, row.complainant_email, "ack"
 
 

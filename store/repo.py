@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 
 from intake.schema import RawMessage
 from store.models import (
-    BlobRow, ComplaintRow, EventRow, RawMessageRow, ReferenceCounterRow, WatermarkRow,
+    BlobRow,
+    ComplaintRow,
+    EventRow,
+    RawMessageRow,
+    ReferenceCounterRow,
+    WatermarkRow,
 )
 
 

@@ -204,3 +204,52 @@ def test_mail_that_cannot_be_processed_is_kept_failed_and_does_not_block(system)
         assert row.status == "failed" and "NotAnEmail" in row.error
         assert row.payload == b"\x00\x01\x02 not a mail at all"
     assert pipeline.process(rt, bad.raw_id).status == "failed"  # retry: still kept, still failed
+
+
+def test_the_same_mail_in_two_mailboxes_is_one_complaint_on_the_stricter_clock(system):
+    rt, inbox = system
+    payload = (MAILS / "ssl_problem.eml").read_bytes()
+    general = pipeline.ingest(rt, raw_from_bytes(payload, channel="email", mailbox="general"))
+    ssl_box = pipeline.ingest(rt, raw_from_bytes(payload, channel="email_ssl", mailbox="ssl"))
+    assert (general.status, ssl_box.status) == ("created", "duplicate")
+    assert ssl_box.reference == general.reference
+    assert count(rt, ComplaintRow) == 1 and count(rt, RawMessageRow) == 2
+    row = complaints(rt)["ssl-report-0006@mail.example.net"]
+    assert row.due_at - row.received_at == timedelta(hours=24)
+
+
+def test_a_job_that_keeps_failing_ends_as_a_recorded_dead_letter(system):
+    from intake.status import collect
+    from store.models import DeadLetterRow
+
+    rt, inbox = system
+    first = inject_all(rt)
+    with rt.sessions.begin() as session:  # a unit removed from the settings: a bug to see
+        row = session.scalars(select(ComplaintRow).where(
+            ComplaintRow.reference == first["html_only.eml"].reference)).one()
+        row.unit = "dissolved_unit"
+    run_workers_until_idle(rt)
+
+    with rt.sessions() as session:
+        letters = list(session.scalars(select(DeadLetterRow)))
+        assert [(d.actor, d.complaint_id) for d in letters] == [("deliver_ticket", row.id)]
+        assert "dissolved_unit" in letters[0].error
+        assert session.get(ComplaintRow, row.id).delivery_state == "pending"
+    assert collect(rt)["dead_letters"] == 1
+    assert len(inbox.messages) == 4 + 5  # the other tickets, and every acknowledgement
+
+
+def test_a_reply_quoting_our_reference_continues_the_complaint(system):
+    rt, inbox = system
+    first = inject_all(rt)
+    run_workers_until_idle(rt)
+    ack = inbox.to("ayse.yilmaz@example.com")[0]
+    reply = (
+        "From: Ayse Yilmaz <ayse.yilmaz@example.com>\r\nTo: sikayet@example.org\r\n"
+        f"Subject: Re: {ack['Subject']}\r\nMessage-ID: <reply-1@mail.example.com>\r\n"
+        f"In-Reply-To: {ack['Message-ID']}\r\nDate: Mon, 23 Nov 2026 09:00:00 +0300\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nKartım hâlâ kilitli.\r\n"
+    ).encode()
+    outcome = pipeline.ingest(rt, raw_from_bytes(reply))
+    assert (outcome.status, outcome.reference) == ("followup", first["plain_tr.eml"].reference)
+    assert count(rt, ComplaintRow) == 5

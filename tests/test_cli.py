@@ -1,0 +1,85 @@
+"""The `intake` command as operators use it: normalize, categorize, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import DATA, ROOT
+
+INTAKE = [sys.executable, "-m", "intake.cli", "--config", str(ROOT / "settings.toml")]
+CONTRACT = {"channel", "source_id", "received_at", "complainant", "subject", "body", "language",
+            "attachments", "ticket_ref", "auto_submitted", "product", "kind"}
+
+
+def intake(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*INTAKE, *args], input=stdin, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+
+
+def test_normalize_prints_the_complaint_schema():
+    result = intake("normalize", str(DATA / "system" / "legacy_1254.eml"))
+    assert result.returncode == 0, result.stderr
+    complaint = json.loads(result.stdout)
+    assert set(complaint) == CONTRACT
+    assert complaint["subject"] == "Kart okuyucu sürücüsü yüklenmiyor"
+    assert complaint["complainant"]["name"] == "Şule Şahin"
+    assert complaint["received_at"] == "2026-11-22T12:30:00+03:00"
+    assert (complaint["product"], complaint["channel"]) == ("kart_okuyucu", "email")
+
+
+def test_normalize_through_the_ssl_mailbox_yields_ssl():
+    result = intake("normalize", "--mailbox", "ssl", str(DATA / "system" / "plain_tr.eml"))
+    complaint = json.loads(result.stdout)
+    assert (complaint["channel"], complaint["product"]) == ("email_ssl", "ssl")
+
+
+def test_normalize_of_something_that_is_not_mail_is_one_line_and_an_exit_code(tmp_path):
+    junk = tmp_path / "photo.jpg"
+    junk.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)))
+    result = intake("normalize", str(junk))
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_normalize_of_a_missing_file_is_one_line():
+    result = intake("normalize", "/nonexistent/mail.eml")
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "No such file" in result.stderr
+
+
+def test_categorize_answers_one_line_per_input_in_order():
+    lines = [
+        {"id": "a", "channel": "twitter", "subject": "", "text": "@OrnekSM mobil imzam çalışmıyor"},
+        {"id": "b", "channel": "email", "subject": "SSL sertifikası", "text": "CSR onayı gelmedi"},
+        {"id": "c", "channel": "webform", "subject": "", "text": "zaman damgasi kontor bitti"},
+    ]
+    stdin = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
+    result = intake("categorize", stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", "b", "c"]
+    assert [o["product"] for o in out] == ["mobil_nes", "ssl", "zaman_damgasi"]
+    assert out[1]["unit"] == "ssl_operations"
+    assert {"kind", "confidence", "decided_by"} <= set(out[0])
+
+
+def test_categorize_reports_a_malformed_line_and_goes_on():
+    stdin = '{"id": "a", "text": "e-imza"}\nnot json\n{"id": "c", "text": "kart okuyucu"}\n'
+    result = intake("categorize", stdin=stdin)
+    assert result.returncode == 1
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o.get("id") for o in out] == ["a", None, "c"]
+    assert out[1]["line"] == 2 and "error" in out[1]
+
+
+def test_a_bad_settings_file_is_named_without_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[smtp]\nprot = 25\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(bad), "status"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78
+    assert "smtp.prot: unknown key" in result.stderr and "Traceback" not in result.stderr
