@@ -13,7 +13,7 @@ import dramatiq
 from intake import delivery, runtime
 from intake.broker import declare_queues, make_broker
 from intake.errors import PermanentError
-from intake.jobs import ACK_ACTOR, ACK_QUEUE, DELIVER_ACTOR
+from intake.jobs import ACK_ACTOR, ACK_QUEUE, DELIVER_ACTOR, FOLLOWUP_ACTOR
 from intake.privacy import install_masking
 
 install_masking()
@@ -40,7 +40,14 @@ def acknowledge(complaint_id: int) -> None:
     delivery.acknowledge(runtime.get(), complaint_id)
 
 
-ACTORS = (deliver_ticket, acknowledge)
+@dramatiq.actor(actor_name=FOLLOWUP_ACTOR, queue_name=ACK_QUEUE, throws=(PermanentError,),
+                time_limit=TIME_LIMIT_MS)
+def deliver_followup(raw_id: int) -> None:
+    """Forward a follow-up on an open complaint to its unit (sent on the unit's queue)."""
+    delivery.deliver_followup(runtime.get(), raw_id)
+
+
+ACTORS = (deliver_ticket, acknowledge, deliver_followup)
 
 
 def use_broker(other: dramatiq.Broker) -> None:

@@ -42,6 +42,7 @@ class Outcome:
     complaint_id: int | None = None
     reference: str | None = None
     error: str | None = None
+    forward_queue: str | None = None  # a follow-up to forward to this unit queue
 
 
 def ingest(runtime: Runtime, raw: RawMessage) -> Outcome:
@@ -61,6 +62,19 @@ def ingest(runtime: Runtime, raw: RawMessage) -> Outcome:
     return process(runtime, raw_id)
 
 
+def reject(runtime: Runtime, raw: RawMessage, error: str) -> Outcome:
+    """Record an item that could not even be read (a failed fetch): kept, counted, failed."""
+    with runtime.sessions.begin() as session:
+        row, created = repo.save_raw(session, raw)
+        if created:
+            row.status, row.error = "failed", error[:4000]
+            repo.add_event(session, "failed", raw_message_id=row.id, error=error[:4000],
+                           permanent=False)
+        raw_id = row.id
+    log.warning("raw %s: %s", raw_id, error)
+    return Outcome(raw_id, "failed", error=error)
+
+
 def process(runtime: Runtime, raw_id: int) -> Outcome:
     """Normalise, route and record raw item `raw_id`; failures are recorded on it."""
     try:
@@ -70,6 +84,8 @@ def process(runtime: Runtime, raw_id: int) -> Outcome:
         return _record_failure(runtime, raw_id, exc)
     if job is not None:
         jobs.dispatch(runtime, [job])
+    if outcome.forward_queue:
+        jobs.dispatch_followups(runtime, [(raw_id, outcome.forward_queue)])
     return outcome
 
 
@@ -104,15 +120,26 @@ def _process_in(session: Session, runtime: Runtime, raw_id: int):  # type: ignor
         return Outcome(raw_id, "duplicate", twin.id, twin.reference), None
     existing = _complaint_by_reference(session, complaint.ticket_ref)
     if existing is not None:
-        row.status, row.complaint_id = "processed", existing.id
-        repo.add_event(session, "followup", complaint_id=existing.id, raw_message_id=raw_id,
-                       subject=complaint.subject)
-        log.info("raw %s: continues %s", raw_id, existing.reference)
-        return Outcome(raw_id, "followup", existing.id, existing.reference), None
+        return _record_followup(session, runtime, row, existing, complaint), None
     decision = route(complaint.subject, complaint.body, complaint.channel, runtime.settings)
     created = _create_complaint(session, runtime, row, complaint, normalized, decision)
     job = (created.id, created.queue, True, created.ack_state == "pending")
     return Outcome(raw_id, "created", created.id, created.reference), job
+
+
+def _record_followup(session: Session, runtime: Runtime, row: RawMessageRow,
+                     existing: ComplaintRow, complaint: Complaint) -> Outcome:
+    """A message on an open complaint: stored on it; the unit is told, unless it wrote it."""
+    unit_addresses = {u.email.lower() for u in runtime.settings.unit}
+    from_unit = (complaint.complainant.email or "").lower() in unit_addresses
+    row.status, row.complaint_id = "processed", existing.id
+    row.forward_state = "not_needed" if from_unit else "pending"
+    repo.add_event(session, "unit_reply" if from_unit else "followup", complaint_id=existing.id,
+                   raw_message_id=row.id, subject=complaint.subject)
+    log.info("raw %s: continues %s%s", row.id, existing.reference,
+             " (from the unit)" if from_unit else "")
+    return Outcome(row.id, "followup", existing.id, existing.reference,
+                   forward_queue=None if from_unit else existing.queue)
 
 
 def _create_complaint(session, runtime, row, complaint: Complaint, normalized,  # type: ignore[no-untyped-def]

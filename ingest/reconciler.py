@@ -37,6 +37,7 @@ def reconcile(runtime: Runtime, *, everything: bool = False) -> Report:
     raws = _process_stuck_raws(runtime, everything)
     owed = list(_owed_jobs(runtime, everything))
     enqueued = jobs.dispatch(runtime, owed)
+    enqueued += jobs.dispatch_followups(runtime, _owed_followups(runtime, everything))
     if raws or enqueued:
         log.info("reconciler: %s raw items processed, %s complaints re-enqueued", raws, enqueued)
     return Report(raws, enqueued)
@@ -70,6 +71,20 @@ def _owed_jobs(runtime: Runtime, everything: bool):  # type: ignore[no-untyped-d
         rows = session.execute(query).all()
     for complaint_id, queue, deliver, ack in rows:
         yield complaint_id, queue, bool(deliver), bool(ack)
+
+
+def _owed_followups(runtime: Runtime, everything: bool) -> list[tuple[int, str]]:
+    """Follow-ups not yet forwarded (a re-enqueue of one in hand is a no-op: it is claimed)."""
+    query = (
+        select(RawMessageRow.id, ComplaintRow.queue)
+        .join(ComplaintRow, ComplaintRow.id == RawMessageRow.complaint_id)
+        .where(RawMessageRow.forward_state == "pending")
+    )
+    if not everything:
+        stale = utcnow() - timedelta(seconds=runtime.settings.broker.requeue_after_seconds)
+        query = query.where(RawMessageRow.stored_at < stale)
+    with runtime.sessions() as session:
+        return [(raw_id, queue) for raw_id, queue in session.execute(query.order_by(RawMessageRow.id))]
 
 
 class ReconcilerThread(threading.Thread):

@@ -53,8 +53,11 @@ class DeadLetters(Middleware):
         from store.models import DeadLetterRow
         from store.repo import add_event, utcnow
 
+        from intake.jobs import ACK_ACTOR, DELIVER_ACTOR
+
         args = message.args
-        complaint_id = args[0] if args and isinstance(args[0], int) else None
+        on_complaint = message.actor_name in (DELIVER_ACTOR, ACK_ACTOR) and args
+        complaint_id = args[0] if on_complaint and isinstance(args[0], int) else None
         error = "".join(traceback.format_exception_only(type(exception), exception)).strip()
         try:
             with runtime.get().sessions.begin() as session:

@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("dead-letters", help="list queue messages that failed for good")
     cmd.set_defaults(handler=commands.dead_letters)
 
+    cmd = sub.add_parser("poll", help="poll one mailbox in the foreground")
+    cmd.add_argument("mailbox")
+    cmd.add_argument("--once", action="store_true", help="one cycle, then exit")
+    cmd.set_defaults(handler=commands.poll)
+
     cmd = sub.add_parser("reconcile", help="enqueue everything owed, now")
     cmd.set_defaults(handler=commands.reconcile)
     return parser

@@ -176,3 +176,67 @@ def reconcile(args: argparse.Namespace, settings: Settings) -> int:
     print(f"processed {report.raws_processed} raw items, enqueued {report.jobs_enqueued} complaints")
     return 0 if rt.broker is not None or not report.jobs_enqueued else 1
 
+
+
+def poll(args: argparse.Namespace, settings: Settings) -> int:
+    """One mailbox in the foreground: one cycle with a progress bar, or until Ctrl-C."""
+    import threading
+
+    from ingest.poller import MailboxPoller
+
+    box = settings.mailbox_named(args.mailbox)
+    rt = open_runtime(settings)
+    redis = rt.broker.client if rt.broker is not None else None
+    if not args.once:
+        stop = threading.Event()
+        pollers = [MailboxPoller(rt, box, folder, redis=redis) for folder in box.all_folders]
+        threads = [threading.Thread(target=p.run_forever, args=(stop,)) for p in pollers]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                threads[0].join(1.0)
+        except KeyboardInterrupt:
+            stop.set()
+        for thread in threads:
+            thread.join()
+        return 0
+    worst = 0
+    for folder in box.all_folders:
+        with ProgressBar(f"{box.name}/{folder}") as bar:
+            poller = MailboxPoller(rt, box, folder, redis=redis, progress=bar.update)
+            try:
+                report = poller.run_once()
+            except Exception as exc:
+                print(f"{box.name}/{folder}: failed: {exc}", file=sys.stderr)
+                worst = 1
+                continue
+            finally:
+                poller.release()
+        print(f"{box.name}/{folder}: fetched {report.fetched}, new {report.created}, "
+              f"duplicates {report.duplicates}, failed {report.failed}"
+              + (", resynced after a UIDVALIDITY change" if report.resynced else "")
+              + (f" (skipped: {report.skipped})" if report.skipped else ""))
+    return worst
+
+
+class ProgressBar:
+    """A tqdm bar that appears only when there is a backlog (more than one fetch batch)."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.bar = label, None
+
+    def update(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None and total > done:
+            self.bar = tqdm(total=total, desc=self.label, unit="mail", file=sys.stderr)
+        if self.bar is not None:
+            self.bar.update(done)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -61,6 +61,27 @@ def ticket_mail(view: TicketView, to: str, settings: Settings,
     return msg
 
 
+def followup_mail(view: TicketView, followup, to: str, settings: Settings,  # type: ignore[no-untyped-def]
+                  attachments: list[tuple[str | None, str, bytes]]) -> EmailMessage:
+    """A new message on an open complaint, forwarded to the unit that holds it."""
+    msg = _base(view, settings, "followup", auto="auto-generated")
+    msg["To"] = to
+    msg["Subject"] = f"[#{view.reference}] Ek bilgi / Follow-up — {followup.subject or view.subject}"
+    sender = followup.complainant
+    msg.set_content("\n".join([
+        f"Referans / Reference: {view.reference}",
+        f"Kimden / From: {sender.name or '-'} <{sender.email or '-'}>",
+        f"Alındı / Received: {_local(followup.received_at, settings)}",
+        "",
+        followup.body,
+    ]))
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        msg.add_attachment(data, maintype=maintype or "application",
+                           subtype=subtype or "octet-stream", filename=filename or "ek")
+    return msg
+
+
 def ack_mail(view: TicketView, settings: Settings) -> EmailMessage:
     """The acknowledgement to the complainant, with the reference (seed 003)."""
     msg = _base(view, settings, "ack", auto="auto-replied")

@@ -1,93 +1,182 @@
-"""What the workers do: e-mail the ticket to its unit, acknowledge the complainant.
+"""What the workers do: e-mail tickets and follow-ups to units, acknowledge complainants.
 
-Each job first claims its complaint in the store (so a re-enqueued duplicate is a no-op), sends,
+Each job first claims its row in the store (so a re-enqueued duplicate is a no-op), sends,
 then records the result: sent (with the Message-ID, so replies thread), permanently failed
-(recorded, not retried), or temporarily failed (claim released, the queue retries).
+(recorded, not retried), suppressed (the daily cap of automatic mails to one address), or
+temporarily failed (claim released, the queue retries with backoff).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from ingest.channels import channel as channel_spec
 from intake import compose, smtp
 from intake.errors import PermanentError
 from intake.privacy import mask_email
 from intake.runtime import Runtime
+from intake.schema import RawMessage
 from store import repo
 from store.models import (
     AttachmentRow,
     ComplaintRow,
     OutboundMessageRow,
+    RawMessageRow,
     RoutingDecisionRow,
 )
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
-STATE = {"delivery": ("delivery_state", "delivered_at", "delivered"),
-         "ack": ("ack_state", "acknowledged_at", "acknowledged")}
+
+
+class Suppressed(PermanentError):
+    """Not sent on purpose (e.g. the daily cap of automatic mails to one address)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message: EmailMessage
+    recipient: str
+    purpose: str  # "ticket" | "ack" | "followup"
+    complaint_id: int
+    reference: str
 
 
 def deliver_ticket(runtime: Runtime, complaint_id: int) -> bool:
     """Mail complaint `complaint_id` to its unit; False when there was nothing to do."""
-    return _run(runtime, complaint_id, "delivery", _ticket)
+    return _run(runtime, complaint_id, "delivery")
 
 
 def acknowledge(runtime: Runtime, complaint_id: int) -> bool:
     """Acknowledge complaint `complaint_id` to the complainant (never an auto-submitted one)."""
-    return _run(runtime, complaint_id, "ack", _ack)
+    return _run(runtime, complaint_id, "ack")
 
 
-def _run(runtime: Runtime, complaint_id: int, job: str, build) -> bool:  # type: ignore[no-untyped-def]
+def deliver_followup(runtime: Runtime, raw_id: int) -> bool:
+    """Forward a follow-up message (raw message `raw_id`) to the unit of its complaint."""
+    return _run(runtime, raw_id, "followup")
+
+
+def _run(runtime: Runtime, row_id: int, job: str) -> bool:
+    problem: PermanentError | None = None
     with runtime.sessions.begin() as session:
-        if not repo.claim(session, complaint_id, job, LEASE):
-            log.info("complaint %s: %s already done or in hand", complaint_id, job)
+        if not repo.claim(session, row_id, job, LEASE):
+            log.info("%s %s: already done or in hand", job, row_id)
             return False
-        row = session.get(ComplaintRow, complaint_id)
         try:
-            message, recipient, purpose = build(session, runtime, row)
+            out = BUILDERS[job](session, runtime, row_id)
         except PermanentError as exc:
-            message, problem = None, exc
-    if message is None:
-        _finish(runtime, complaint_id, job, "failed", error=str(problem))
+            problem = exc
+    if problem is not None:
+        _finish(runtime, row_id, job, None, problem)
+        if isinstance(problem, Suppressed):
+            return False
         raise problem
     try:
-        smtp.send(runtime.settings.smtp, message, [recipient])
+        smtp.send(runtime.settings.smtp, out.message, [out.recipient])
     except PermanentError as exc:
-        _finish(runtime, complaint_id, job, "failed", error=str(exc))
-        log.warning("%s: %s failed for good: %s", row.reference, job, exc)
+        _finish(runtime, row_id, job, out, exc)
+        log.warning("%s: %s failed for good: %s", out.reference, out.purpose, exc)
         raise
     except Exception:  # temporary, or a bug: let the queue retry (then dead-letter) it
         with runtime.sessions.begin() as session:
-            repo.release(session, complaint_id, job)
+            repo.release(session, row_id, job)
         raise
-    _finish(runtime, complaint_id, job, "sent", message_id=str(message["Message-ID"]),
-            recipient=recipient, purpose=purpose)
-    log.info("%s: %s sent to %s", row.reference, purpose, mask_email(recipient))
+    _finish(runtime, row_id, job, out, None)
+    log.info("%s: %s sent to %s", out.reference, out.purpose, mask_email(out.recipient))
     return True
 
 
-def _finish(runtime: Runtime, complaint_id: int, job: str, state: str, **detail: str) -> None:
-    state_column, time_column, event = STATE[job]
+def _finish(runtime: Runtime, row_id: int, job: str, out: Outgoing | None,
+            problem: PermanentError | None) -> None:
+    """Record the outcome on the row and in the complaint's event log."""
+    state = "sent" if problem is None else (
+        "suppressed" if isinstance(problem, Suppressed) else "failed")
     with runtime.sessions.begin() as session:
-        row = session.get(ComplaintRow, complaint_id)
-        setattr(row, state_column, state)
-        if state == "sent":
-            now = repo.utcnow()
-            setattr(row, time_column, now)
-            session.add(OutboundMessageRow(
-                complaint_id=complaint_id, purpose=detail["purpose"],
-                message_id=detail["message_id"].strip("<>"), recipient=detail["recipient"],
-                sent_at=now,
-            ))
-            repo.add_event(session, event, complaint_id=complaint_id, actor="worker",
-                           message_id=detail["message_id"], to=mask_email(detail["recipient"]))
+        if job == "followup":
+            raw = session.get(RawMessageRow, row_id)
+            raw.forward_state, complaint_id = state, raw.complaint_id
         else:
-            repo.add_event(session, f"{job}_failed", complaint_id=complaint_id, actor="worker",
-                           error=detail.get("error"), permanent=True)
+            complaint = session.get(ComplaintRow, row_id)
+            setattr(complaint, "delivery_state" if job == "delivery" else "ack_state", state)
+            complaint_id = row_id
+        if problem is not None:
+            repo.add_event(session, f"{job}_{state}", complaint_id=complaint_id, actor="worker",
+                           error=str(problem))
+            return
+        now = repo.utcnow()
+        if job == "delivery":
+            complaint.delivered_at = now
+        elif job == "ack":
+            complaint.acknowledged_at = now
+        message_id = str(out.message["Message-ID"])
+        session.add(OutboundMessageRow(
+            complaint_id=complaint_id, purpose=out.purpose, message_id=message_id.strip("<>"),
+            recipient=out.recipient, sent_at=now,
+        ))
+        repo.add_event(session, EVENTS[job], complaint_id=complaint_id, actor="worker",
+                       message_id=message_id, to=mask_email(out.recipient))
+
+
+EVENTS = {"delivery": "delivered", "ack": "acknowledged", "followup": "followup_forwarded"}
+
+
+def _ticket(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
+    row = session.get(ComplaintRow, complaint_id)
+    unit = _unit(runtime, row.unit)
+    attachments = []
+    for item in session.scalars(select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)):
+        data = repo.get_blob(session, item.sha256) or b""
+        attachments.append((item.filename, item.content_type, data))
+    message = compose.ticket_mail(_view(session, row, unit.name), unit.email, runtime.settings,
+                                  attachments)
+    return Outgoing(message, unit.email, "ticket", row.id, row.reference)
+
+
+def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
+    row = session.get(ComplaintRow, complaint_id)
+    if row.auto_submitted or not row.complainant_email:
+        raise PermanentError("nothing to acknowledge: auto-submitted or no address")
+    cap = runtime.settings.acknowledge.max_per_address_per_day
+    if _automatic_mails_today(session, row.complainant_email) >= cap:
+        raise Suppressed(f"{cap} automatic mails to this address in the last 24 hours")
+    message = compose.ack_mail(_view(session, row, row.unit), runtime.settings)
+    return Outgoing(message, row.complainant_email, "ack", row.id, row.reference)
+
+
+def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:
+    raw_row = session.get(RawMessageRow, raw_id)
+    row = session.get(ComplaintRow, raw_row.complaint_id)
+    unit = _unit(runtime, row.unit)
+    raw = RawMessage(channel=raw_row.channel, source_id=raw_row.source_id,
+                     received_at=raw_row.received_at, payload=raw_row.payload,
+                     mailbox=raw_row.mailbox, transport=raw_row.transport)
+    normalized = channel_spec(raw.channel).normalizer(raw, runtime.settings)
+    attachments = [(a.filename, a.content_type, normalized.blobs[a.sha256])
+                   for a in normalized.complaint.attachments if a.sha256 in normalized.blobs]
+    message = compose.followup_mail(_view(session, row, unit.name), normalized.complaint,
+                                    unit.email, runtime.settings, attachments)
+    return Outgoing(message, unit.email, "followup", row.id, row.reference)
+
+
+BUILDERS = {"delivery": _ticket, "ack": _ack, "followup": _followup}
+
+
+def _automatic_mails_today(session: Session, address: str) -> int:
+    since = repo.utcnow() - timedelta(days=1)
+    return session.scalar(
+        select(func.count()).select_from(OutboundMessageRow).where(
+            func.lower(OutboundMessageRow.recipient) == address.lower(),
+            OutboundMessageRow.purpose == "ack", OutboundMessageRow.sent_at >= since,
+        )
+    ) or 0
 
 
 def _unit(runtime: Runtime, code: str):  # type: ignore[no-untyped-def]
@@ -97,25 +186,7 @@ def _unit(runtime: Runtime, code: str):  # type: ignore[no-untyped-def]
     raise LookupError(f"unit {code!r} is not configured")
 
 
-def _ticket(session, runtime: Runtime, row: ComplaintRow):  # type: ignore[no-untyped-def]
-    unit = _unit(runtime, row.unit)
-    attachments = []
-    for item in session.scalars(select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)):
-        data = repo.get_blob(session, item.sha256) or b""
-        attachments.append((item.filename, item.content_type, data))
-    message = compose.ticket_mail(_view(session, row, unit.name), unit.email, runtime.settings,
-                                  attachments)
-    return message, unit.email, "ticket"
-
-
-def _ack(session, runtime: Runtime, row: ComplaintRow):  # type: ignore[no-untyped-def]
-    if row.auto_submitted or not row.complainant_email:
-        raise PermanentError("nothing to acknowledge: auto-submitted or no address")
-    message = compose.ack_mail(_view(session, row, row.unit), runtime.settings)
-    return message, row.complainant_email, "ack"
-
-
-def _view(session, row: ComplaintRow, unit_name: str) -> compose.TicketView:  # type: ignore[no-untyped-def]
+def _view(session: Session, row: ComplaintRow, unit_name: str) -> compose.TicketView:
     decision = session.scalars(
         select(RoutingDecisionRow).where(RoutingDecisionRow.complaint_id == row.id)
         .order_by(RoutingDecisionRow.id.desc())

@@ -13,6 +13,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ class UnitSettings:
 class MailboxSettings:
     name: str
     channel: str = "email"
+    enabled: bool = True  # false: known to `intake inject --mailbox`, not polled
     host: str = "127.0.0.1"
     port: int = 993
     security: str = "tls"
@@ -111,6 +113,34 @@ class MailboxSettings:
     oauth2_token_env: str = ""
     oauth2_token_command: str = ""
     folder: str = "INBOX"
+    folders: tuple[str, ...] = ()  # more folders to watch besides `folder`
+    poll_interval_seconds: int = 60
+    idle: bool = True
+    after_ingest: str = "seen"  # "seen" | "move" | "delete"
+    move_to: str = "Processed"
+    first_run: str = "all"  # "all" | "new" | "since"
+    since: str = ""  # YYYY-MM-DD, with first_run = "since"
+    timeout_seconds: float = 60.0
+    ca_file: str = ""  # trust this certificate bundle instead of the system's
+    fetch_batch: int = 200
+
+    @property
+    def all_folders(self) -> tuple[str, ...]:
+        return (self.folder, *[f for f in self.folders if f != self.folder])
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    ssl_stale_minutes: int = 10  # `intake status` warns when the SSL box is not polled longer
+    lock_ttl_seconds: int = 120
+    max_fetch_attempts: int = 3
+    idle_renew_seconds: int = 540  # re-issue IDLE well before the server's 30-minute timeout
+    backoff_max_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class AcknowledgeSettings:
+    max_per_address_per_day: int = 5  # stops a mail loop nobody foresaw
 
 
 @dataclass(frozen=True)
@@ -143,6 +173,8 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     categorize: CategorizeSettings = field(default_factory=CategorizeSettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    acknowledge: AcknowledgeSettings = field(default_factory=AcknowledgeSettings)
     unit: tuple[UnitSettings, ...] = ()
     mailbox: tuple[MailboxSettings, ...] = ()
     rule: tuple[RuleSpec, ...] = ()
@@ -234,8 +266,27 @@ def validate(settings: Settings) -> None:
     for box in settings.mailbox:
         if box.channel not in ("email", "email_ssl"):
             raise ConfigError(f"mailbox {box.name!r}: channel must be 'email' or 'email_ssl'")
-        if box.security not in SECURITY:
-            raise ConfigError(f"mailbox {box.name!r}: security must be one of {SECURITY}")
+        _validate_mailbox(box)
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _validate_mailbox(box: MailboxSettings) -> None:
+    where = f"mailbox {box.name!r}"
+    if box.security not in SECURITY:
+        raise ConfigError(f"{where}: security must be one of {SECURITY}")
+    if box.security == "plain" and box.host not in LOOPBACK:
+        raise ConfigError(f"{where}: security = \"plain\" is allowed to loopback only")
+    if box.after_ingest not in ("seen", "move", "delete"):
+        raise ConfigError(f"{where}: after_ingest must be 'seen', 'move' or 'delete'")
+    if box.first_run not in ("all", "new", "since"):
+        raise ConfigError(f"{where}: first_run must be 'all', 'new' or 'since'")
+    if box.first_run == "since":
+        try:
+            date.fromisoformat(box.since)
+        except ValueError:
+            raise ConfigError(f"{where}: since must be a date YYYY-MM-DD") from None
 
 
 def _build(cls: type, table: Any, where: str) -> Any:

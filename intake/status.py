@@ -6,14 +6,17 @@ deliveries and acknowledgements by state, failed raw items and recorded dead let
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from intake.broker import broker_url
 from intake.jobs import ACK_QUEUE
 from intake.runtime import Runtime
-from store.models import ComplaintRow, DeadLetterRow, RawMessageRow
+from store.models import ComplaintRow, DeadLetterRow, PollStatusRow, RawMessageRow
+from store.repo import utcnow
 
 
 def collect(runtime: Runtime) -> dict[str, Any]:
@@ -33,9 +36,42 @@ def collect(runtime: Runtime) -> dict[str, Any]:
                 .where(DeadLetterRow.requeued_at.is_(None))
             ),
         }
+        report["mailboxes"] = mailbox_health(session, runtime)
     report["broker"] = broker_url(runtime.settings)
     report["queues"] = queue_depths(runtime)
     return report
+
+
+def mailbox_health(session, runtime: Runtime) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Per polled folder: last good poll, mail today, failures, and the SSL box warning."""
+    settings = runtime.settings
+    midnight = datetime.now(ZoneInfo(settings.clock.timezone)).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    today = dict(session.execute(
+        select(RawMessageRow.mailbox, func.count()).where(RawMessageRow.stored_at >= midnight)
+        .group_by(RawMessageRow.mailbox)).all())
+    failed = dict(session.execute(
+        select(RawMessageRow.mailbox, func.count()).where(RawMessageRow.status == "failed")
+        .group_by(RawMessageRow.mailbox)).all())
+    rows = {(r.mailbox, r.folder): r for r in session.scalars(select(PollStatusRow))}
+    stale_after = timedelta(minutes=settings.imap.ssl_stale_minutes)
+    health = []
+    for box in settings.mailbox:
+        for folder in box.all_folders:
+            row = rows.get((box.name, folder))
+            last = row.last_success_at if row else None
+            stale = box.enabled and box.channel == "email_ssl" and (
+                last is None or utcnow() - last > stale_after)
+            health.append({
+                "mailbox": box.name, "folder": folder, "channel": box.channel,
+                "enabled": box.enabled, "last_success_at": last.isoformat() if last else None,
+                "messages_today": today.get(box.name, 0), "failed_raw": failed.get(box.name, 0),
+                "consecutive_failures": row.consecutive_failures if row else 0,
+                "last_error": row.last_error if row and row.consecutive_failures else None,
+                "warning": (f"SSL problem box not polled successfully for over "
+                            f"{settings.imap.ssl_stale_minutes} minutes") if stale else None,
+            })
+    return health
 
 
 def queue_depths(runtime: Runtime) -> dict[str, dict[str, int]] | str:
@@ -69,6 +105,18 @@ def render(report: dict[str, Any]) -> str:
             lines.append(
                 f"{name:40} {depth['waiting']:>8} {depth['delayed']:>8} {depth['dead']:>6}"
             )
+    lines.append("")
+    for box in report["mailboxes"]:
+        state = "enabled" if box["enabled"] else "not polled"
+        lines.append(
+            f"mailbox {box['mailbox']}/{box['folder']} ({box['channel']}, {state}): last good poll "
+            f"{box['last_success_at'] or 'never'}, today {box['messages_today']}, "
+            f"failed {box['failed_raw']}, consecutive failures {box['consecutive_failures']}"
+        )
+        if box["last_error"]:
+            lines.append(f"  last error: {box['last_error']}")
+        if box["warning"]:
+            lines.append(f"  WARNING: {box['warning']}")
     lines.append("")
     for title in ("complaints", "delivery", "acknowledgement", "raw_messages"):
         counts = report[title] or {"-": 0}

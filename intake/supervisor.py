@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ingest.poller import start_pollers
 from ingest.reconciler import ReconcilerThread
 from intake import bundled_redis, runtime
 from intake.broker import declare_queues, make_broker
@@ -35,6 +36,7 @@ class Supervisor:
         self.redis: bundled_redis.BundledRedis | None = None
         self.workers: subprocess.Popen[bytes] | None = None
         self.reconciler: ReconcilerThread | None = None
+        self.pollers: list[threading.Thread] = []
         self.runtime: Runtime | None = None
 
     def run(self) -> int:
@@ -66,6 +68,7 @@ class Supervisor:
         self.workers = self._spawn_workers()
         self.reconciler = ReconcilerThread(self.runtime, settings.broker.reconcile_every_seconds)
         self.reconciler.start()
+        self.pollers = start_pollers(self.runtime, self.stopping)
         print(banner(settings, url), flush=True)
 
     def _spawn_workers(self) -> subprocess.Popen[bytes]:
@@ -99,6 +102,9 @@ class Supervisor:
                 break
 
     def _shutdown(self) -> None:
+        self.stopping.set()
+        for thread in self.pollers:
+            thread.join(timeout=30)
         if self.reconciler is not None:
             self.reconciler.stop()
             self.reconciler.join(timeout=30)
@@ -132,6 +138,7 @@ def banner(settings: Settings, broker_url: str) -> str:
         f"  store:  {settings.store.url}",
         f"  broker: {broker_url}",
         f"  units:  {units}",
+        f"  polled: {', '.join(b.name for b in settings.mailbox if b.enabled) or 'no mailbox enabled'}",
         f"  mail:   {'SMTP ' + settings.smtp.host if settings.smtp.host else 'written to ' + settings.smtp.outbox_dir}",
         "Feed it mail from another terminal:  intake inject path/to/mail.eml",
         "            (SSL problem address):   intake inject --mailbox ssl path/to/mail.eml",

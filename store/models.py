@@ -72,6 +72,9 @@ class RawMessageRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # No foreign key here: complaints already point at their raw message (no cycle).
     complaint_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    # A follow-up on an existing complaint is forwarded to its unit: pending → sent | failed.
+    forward_state: Mapped[str | None] = mapped_column(String(16), index=True)
+    forward_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ComplaintRow(Base):
@@ -204,6 +207,22 @@ class WatermarkRow(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PollStatusRow(Base):
+    """The health of one polled mailbox folder, for `intake status` and its SSL warning."""
+
+    __tablename__ = "poll_status"
+
+    mailbox: Mapped[str] = mapped_column(String(64), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    messages_total: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ReferenceCounterRow(Base):

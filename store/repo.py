@@ -106,21 +106,23 @@ def get_blob(session: Session, sha256: str) -> bytes | None:
 
 
 CLAIMS = {
-    "delivery": (ComplaintRow.delivery_state, ComplaintRow.delivery_claimed_at),
-    "ack": (ComplaintRow.ack_state, ComplaintRow.ack_claimed_at),
+    "delivery": (ComplaintRow, ComplaintRow.delivery_state, ComplaintRow.delivery_claimed_at),
+    "ack": (ComplaintRow, ComplaintRow.ack_state, ComplaintRow.ack_claimed_at),
+    "followup": (RawMessageRow, RawMessageRow.forward_state, RawMessageRow.forward_claimed_at),
 }
 
 
-def claim(session: Session, complaint_id: int, job: str, lease: timedelta) -> bool:
-    """Take the `job` ("delivery" | "ack") of a complaint; False when done or held by another.
+def claim(session: Session, row_id: int, job: str, lease: timedelta) -> bool:
+    """Take the `job` ("delivery" | "ack" of a complaint, "followup" of a raw message).
 
-    A claim older than `lease` is considered abandoned (a worker died mid-send).
+    False when the job is done or held by another worker; a claim older than `lease` is
+    considered abandoned (a worker died mid-send).
     """
-    state, claimed_at = CLAIMS[job]
+    model, state, claimed_at = CLAIMS[job]
     now = utcnow()
     result = session.execute(
-        update(ComplaintRow)
-        .where(ComplaintRow.id == complaint_id, state == "pending")
+        update(model)
+        .where(model.id == row_id, state == "pending")
         .where((claimed_at.is_(None)) | (claimed_at < now - lease))
         .values({claimed_at: now})
         .execution_options(synchronize_session=False)
@@ -128,11 +130,11 @@ def claim(session: Session, complaint_id: int, job: str, lease: timedelta) -> bo
     return result.rowcount == 1
 
 
-def release(session: Session, complaint_id: int, job: str) -> None:
+def release(session: Session, row_id: int, job: str) -> None:
     """Give a claim back so the next retry can take it at once."""
-    _state, claimed_at = CLAIMS[job]
+    model, _state, claimed_at = CLAIMS[job]
     session.execute(
-        update(ComplaintRow).where(ComplaintRow.id == complaint_id).values({claimed_at: None})
+        update(model).where(model.id == row_id).values({claimed_at: None})
         .execution_options(synchronize_session=False)
     )
 

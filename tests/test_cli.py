@@ -83,3 +83,26 @@ def test_a_bad_settings_file_is_named_without_traceback(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 78
     assert "smtp.prot: unknown key" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_injected_junk_is_kept_counted_and_retried(tmp_path):
+    from tests.system.test_run import write_config
+
+    config = write_config(tmp_path, None)
+    run = [sys.executable, "-m", "intake.cli", "--config", str(config)]
+
+    def call(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([*run, *args], input=stdin, capture_output=True, timeout=60,
+                              cwd=tmp_path)
+
+    junk = call("inject", "-", stdin=b"\x00\x01binary junk, not a mail")
+    assert junk.returncode == 0  # stored: an MTA must not bounce or retry it
+    assert b"failed raw=1" in junk.stdout
+    good = call("inject", "-", stdin=(DATA / "system" / "plain_tr.eml").read_bytes())
+    assert b"created raw=2 CMP-" in good.stdout
+    status = json.loads(call("status", "--json").stdout)
+    assert status["raw_messages"] == {"failed": 1, "processed": 1}
+    assert status["complaints"] == {"assigned": 1}
+    assert status["delivery"] == {"pending": 1}
+    retried = call("retry")
+    assert retried.returncode == 0 and b"raw 1: failed NotAnEmail" in retried.stdout

@@ -253,3 +253,55 @@ def test_a_reply_quoting_our_reference_continues_the_complaint(system):
     outcome = pipeline.ingest(rt, raw_from_bytes(reply))
     assert (outcome.status, outcome.reference) == ("followup", first["plain_tr.eml"].reference)
     assert count(rt, ComplaintRow) == 5
+    run_workers_until_idle(rt)
+
+    unit_mail = inbox.to("sertifika.operasyon@example.org")
+    followups = [m for m in unit_mail if "Follow-up" in m["Subject"]]
+    assert len(followups) == 1
+    assert followups[0]["Subject"].startswith(f"[#{outcome.reference}] ")
+    assert "Kartım hâlâ kilitli." in followups[0].get_content()
+    assert len(inbox.to("ayse.yilmaz@example.com")) == 1  # no second acknowledgement
+
+
+def test_a_units_reply_to_its_ticket_is_recorded_not_sent_back_to_it(system):
+    rt, inbox = system
+    first = inject_all(rt)
+    run_workers_until_idle(rt)
+    ticket = ticket_for(inbox, first["plain_tr.eml"].reference)
+    reply = (
+        "From: Sertifika Operasyon <sertifika.operasyon@example.org>\r\n"
+        f"To: sikayet@example.org\r\nSubject: Re: {ticket['Subject']}\r\n"
+        f"Message-ID: <unit-reply-1@example.org>\r\nIn-Reply-To: {ticket['Message-ID']}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nPUK sıfırlandı.\r\n"
+    ).encode()
+    before = len(inbox.messages)
+    outcome = pipeline.ingest(rt, raw_from_bytes(reply))
+    run_workers_until_idle(rt)
+    assert outcome.status == "followup"
+    assert len(inbox.messages) == before
+    with rt.sessions() as session:
+        kinds = set(session.scalars(select(EventRow.kind).where(
+            EventRow.complaint_id == outcome.complaint_id)))
+    assert "unit_reply" in kinds
+
+
+def test_automatic_mails_to_one_address_are_capped_per_day(tmp_path, store_url, redis_url, smtp,
+                                                            make_runtime):
+    inbox, port = smtp
+    settings = make_settings(tmp_path, store={"url": store_url},
+                             smtp={"host": "127.0.0.1", "port": port},
+                             acknowledge={"max_per_address_per_day": 2})
+    broker = make_broker(settings, redis_url)
+    rt = make_runtime(settings, broker=broker)
+    workers.use_broker(broker)
+    template = (MAILS / "plain_tr.eml").read_bytes()
+    for n in range(4):
+        payload = template.replace(b"plain-tr-0001@", f"loop-{n}@".encode())
+        assert pipeline.ingest(rt, raw_from_bytes(payload)).status == "created"
+        run_workers_until_idle(rt)
+    assert len(inbox.to("ayse.yilmaz@example.com")) == 2
+    assert len(inbox.to("sertifika.operasyon@example.org")) == 4  # every ticket still delivered
+    with rt.sessions() as session:
+        states = sorted(session.scalars(select(ComplaintRow.ack_state)))
+    assert states == ["sent", "sent", "suppressed", "suppressed"]
+    broker.close()

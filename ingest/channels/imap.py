@@ -1,0 +1,196 @@
+"""IMAP as a channel: one connection to one folder of one `[[mailbox]]`, with imapclient.
+
+Connect (implicit TLS, STARTTLS, or plain to loopback), log in with a password or XOAUTH2,
+list the UIDs after the watermark, fetch them in batches without setting \\Seen
+(`BODY.PEEK[]`), and apply the after-ingest action (\\Seen, MOVE, delete) in batches: one flag
+change per message makes Dovecot re-read the whole Maildir each time.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import ssl
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from imapclient import IMAPClient
+from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
+from imapclient.util import to_unicode
+
+from intake.errors import PermanentError, TemporaryError
+from intake.settings import MailboxSettings, secret
+
+log = logging.getLogger(__name__)
+
+ACTION_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    payload: bytes | None  # None: the server had no body for it (expunged meanwhile, or broken)
+    internaldate: datetime | None
+
+
+@dataclass(frozen=True)
+class FolderState:
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+
+
+class ImapFolder:
+    """A logged-in connection with one folder selected."""
+
+    def __init__(self, box: MailboxSettings, folder: str) -> None:
+        self.box, self.folder = box, folder
+        self.client: IMAPClient | None = None
+
+    def open(self) -> FolderState:
+        self.client = connect(self.box)
+        try:
+            login(self.client, self.box)
+            return self.select()
+        except Exception:
+            self.close()
+            raise
+
+    def select(self) -> FolderState:
+        info = self.client.select_folder(self.folder)
+        return FolderState(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
+            exists=int(info.get(b"EXISTS", 0)),
+        )
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except (IMAPClientError, OSError):
+            try:
+                client.shutdown()
+            except OSError:
+                pass
+
+    @property
+    def can_idle(self) -> bool:
+        return self.client is not None and self.client.has_capability("IDLE")
+
+    def uids_after(self, last_uid: int, since: date | None = None) -> list[int]:
+        """UIDs greater than `last_uid` (RFC 3501 6.4.4: `n:*` always returns the last one)."""
+        criteria: list = ["UID", f"{last_uid + 1}:*"]
+        if since is not None:
+            criteria += ["SINCE", since]
+        return sorted(uid for uid in self.client.search(criteria) if uid > last_uid)
+
+    def uids_up_to(self, last_uid: int, criteria: tuple = ()) -> list[int]:
+        if last_uid < 1:
+            return []
+        return sorted(self.client.search(["UID", f"1:{last_uid}", *criteria]))
+
+    def fetch(self, uids: list[int]) -> Iterator[Fetched]:
+        """The raw bytes and INTERNALDATE of `uids`, in UID order."""
+        response = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        for uid in uids:
+            data = response.get(uid)
+            if data is None:
+                yield Fetched(uid, None, None)
+                continue
+            yield Fetched(uid, data.get(b"BODY[]"), _aware(data.get(b"INTERNALDATE")))
+
+    def finish(self, uids: list[int]) -> None:
+        """The after-ingest action on stored mail, in batches."""
+        for start in range(0, len(uids), ACTION_BATCH):
+            batch = uids[start:start + ACTION_BATCH]
+            if self.box.after_ingest == "seen":
+                self.client.add_flags(batch, [b"\\Seen"], silent=True)
+            elif self.box.after_ingest == "move":
+                self._move(batch)
+            else:
+                self.client.delete_messages(batch, silent=True)
+                self._expunge(batch)
+
+    def _move(self, uids: list[int]) -> None:
+        target = self.box.move_to
+        if not self.client.folder_exists(target):
+            self.client.create_folder(target)
+        try:
+            self.client.move(uids, target)  # RFC 6851
+        except CapabilityError:
+            self.client.copy(uids, target)
+            self.client.delete_messages(uids, silent=True)
+            self._expunge(uids)
+
+    def _expunge(self, uids: list[int]) -> None:
+        if self.client.has_capability("UIDPLUS"):
+            self.client.uid_expunge(uids)  # RFC 4315: only ours, not others' \Deleted mail
+        else:
+            self.client.expunge()
+
+    def idle_start(self) -> None:
+        self.client.idle()  # RFC 2177
+
+    def idle_check(self, seconds: float) -> bool:
+        """True when the server reported new mail within `seconds`."""
+        responses = self.client.idle_check(timeout=seconds)
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+    def idle_stop(self) -> None:
+        self.client.idle_done()
+
+
+def connect(box: MailboxSettings) -> IMAPClient:
+    """An IMAP connection as `security` says; every socket operation has a timeout."""
+    context = ssl.create_default_context(cafile=box.ca_file or None)
+    try:
+        tls = box.security == "tls"
+        client = IMAPClient(box.host, port=box.port, ssl=tls, ssl_context=context if tls else None,
+                            timeout=box.timeout_seconds)
+        client.normalise_times = False  # keep INTERNALDATE's own zone: aware datetimes
+        if box.security == "starttls":
+            client.starttls(context)
+        return client
+    except (OSError, IMAPClientError) as exc:
+        raise TemporaryError(f"cannot connect to {box.host}:{box.port}: {exc}") from exc
+
+
+def login(client: IMAPClient, box: MailboxSettings) -> None:
+    """Password from the environment, or an XOAUTH2 access token (env or command)."""
+    try:
+        if box.oauth2_token_env or box.oauth2_token_command:
+            client.oauth2_login(box.username, access_token(box))
+        else:
+            password = secret(box.password_env)
+            if password is None:
+                raise PermanentError(f"{box.password_env or 'password_env'} is not set")
+            client.login(box.username, password)
+    except LoginError as exc:
+        raise TemporaryError(f"login refused: {to_unicode(str(exc))}") from exc
+
+
+def access_token(box: MailboxSettings) -> str:
+    """A fresh OAuth2 access token: from the command when one is configured, else the env."""
+    if box.oauth2_token_command:
+        try:
+            result = subprocess.run(shlex.split(box.oauth2_token_command), capture_output=True,
+                                    text=True, timeout=60, check=True)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise TemporaryError(f"oauth2_token_command failed: {exc}") from exc
+        token = result.stdout.strip()
+    else:
+        token = secret(box.oauth2_token_env) or ""
+    if not token:
+        raise PermanentError("no OAuth2 access token (oauth2_token_env / oauth2_token_command)")
+    return token
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
