@@ -18,6 +18,7 @@ FALLBACK_CODEC = "cp1252"
 STATEFUL_7BIT = ("iso-2022", "iso2022", "csiso2022", "hz")  # 7-bit, yet not ASCII text
 
 # Labels seen on Turkish mail that was really windows-1254 / ISO-8859-9.
+HIGH_BYTES = bytes(range(0x80, 0x100))
 WEAK_CODECS = frozenset({"ascii", "iso8859_1", "cp1252", "cp1250", "iso8859_2", "utf_8"})
 WEAK_LABELS = frozenset({"", "unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined"})
 
@@ -70,10 +71,21 @@ def decode_text(raw: bytes, declared: str | None = None) -> tuple[str, str | Non
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return decode_legacy(raw, label)
+        return decode_mostly_utf8(raw) or decode_legacy(raw, label)
     if label and find_codec(label) != "utf_8":
         return text, f"charset {label} declared, utf-8 found"
     return text, None
+
+
+def decode_mostly_utf8(raw: bytes) -> tuple[str, str] | None:
+    """UTF-8 with a few broken sequences (a cut multi-byte character, a stray byte) is still
+    UTF-8: legacy 8-bit text almost never forms valid multi-byte sequences by chance."""
+    text = raw.decode("utf-8", "replace")
+    high_bytes = len(raw) - len(raw.translate(None, HIGH_BYTES))
+    errors = text.count("\ufffd")
+    if high_bytes >= 8 and errors * 4 <= high_bytes:
+        return text, "invalid utf-8 sequences replaced"
+    return None
 
 
 def decode_legacy(raw: bytes, label: str) -> tuple[str, str | None]:
@@ -85,7 +97,9 @@ def decode_legacy(raw: bytes, label: str) -> tuple[str, str | None]:
     if not weak and "\ufffd" not in declared_text:
         return declared_text, None
     turkish_text = decode_with(raw, TURKISH_CODEC)
-    if codec not in (TURKISH_CODEC, "iso8859_9") and reads_more_turkish(turkish_text, declared_text):
+    if codec not in (TURKISH_CODEC, "iso8859_9") and reads_more_turkish(
+        turkish_text, declared_text
+    ):
         return turkish_text, f"charset windows-1254 assumed (declared {label or 'none'})"
     if codec is None:
         return declared_text, f"charset {FALLBACK_CODEC} assumed (declared {label or 'none'})"
@@ -98,4 +112,3 @@ def decode_with(raw: bytes, codec: str) -> str:
         return raw.decode(codec, "replace")
     except (LookupError, TypeError, ValueError):
         return raw.decode(FALLBACK_CODEC, "replace")
-

@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
 
-from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString
-from bs4 import ProcessingInstruction, Tag
+from bs4 import (
+    BeautifulSoup,
+    Comment,
+    Declaration,
+    Doctype,
+    NavigableString,
+    PageElement,
+    ProcessingInstruction,
+    Tag,
+)
 
 DROPPED_TAGS = ("script", "style", "head", "title", "template", "noscript", "xml", "object")
 BLOCK_TAGS = frozenset(
     "address article aside br dd div dl dt fieldset figure footer form h1 h2 h3 h4 h5 h6 "
     "header hr li ol p section table tbody thead tfoot tr ul center".split()
 )
-CELL_TAGS = frozenset({"td", "th"})
 
-# Markers put into the tree around elements, then read back in one linear pass.
+# Layout markers emitted while walking the tree, then read back in one linear pass.
 LINE, BREAK, PARA, CELL = "\x00", "\x06", "\x07", "\x05"
 QUOTE_IN, QUOTE_OUT, PRE_IN, PRE_OUT = "\x01", "\x02", "\x03", "\x04"
 DEPTH_STEP = {QUOTE_IN: (1, 0), QUOTE_OUT: (-1, 0), PRE_IN: (0, 1), PRE_OUT: (0, -1)}
@@ -38,37 +46,45 @@ def parse_html(html: str) -> BeautifulSoup:
         return BeautifulSoup(html, "html.parser")
 
 
-def mark_structure(soup: BeautifulSoup) -> None:
-    """Drop invisible elements and bracket blocks, cells, quotes and pre with markers."""
-    for tag in soup.find_all(DROPPED_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(True):
-        name = tag.name
-        if name == "br":
-            tag.insert_after(BREAK)
-        elif name == "p":
-            tag.insert_before(LINE)
-            tag.insert_after(PARA)
-        elif name in BLOCK_TAGS:
-            tag.insert_before(LINE)
-            tag.insert_after(LINE)
-        elif name in CELL_TAGS:
-            tag.insert_after(CELL)
-        elif name == "blockquote":
-            tag.insert_before(QUOTE_IN)
-            tag.insert_after(QUOTE_OUT)
-        elif name == "pre":
-            tag.insert_before(PRE_IN)
-            tag.insert_after(PRE_OUT)
+def walk(soup: BeautifulSoup) -> Iterator[tuple[bool, PageElement]]:
+    """(leaving, node) in document order, iteratively: mail HTML can nest 100 000 deep."""
+    stack: list[tuple[bool, PageElement]] = [(False, soup)]
+    while stack:
+        leaving, node = stack.pop()
+        yield leaving, node
+        if not leaving and isinstance(node, Tag) and node.name not in DROPPED_TAGS:
+            stack.append((True, node))
+            stack.extend((False, child) for child in reversed(node.contents))
 
 
-def visible_strings(soup: BeautifulSoup) -> list[str]:
-    """The text nodes and markers in document order, comments and doctypes left out."""
-    return [
-        str(node)
-        for node in soup.descendants
-        if isinstance(node, NavigableString) and not isinstance(node, SKIPPED_STRINGS)
-    ]
+def opening_marker(name: str) -> str | None:
+    """What an element's start tag means for the text layout."""
+    if name in BLOCK_TAGS and name != "br":
+        return LINE
+    return {"blockquote": QUOTE_IN, "pre": PRE_IN}.get(name)
+
+
+def closing_marker(name: str) -> str | None:
+    """What an element's end (or a void element like br) means for the text layout."""
+    if name in ("br", "p"):
+        return BREAK if name == "br" else PARA
+    if name in BLOCK_TAGS:
+        return LINE
+    return {"td": CELL, "th": CELL, "blockquote": QUOTE_OUT, "pre": PRE_OUT}.get(name)
+
+
+def marked_strings(soup: BeautifulSoup) -> list[str]:
+    """Visible text nodes interleaved with layout markers; scripts, styles, comments dropped."""
+    out: list[str] = []
+    for leaving, node in walk(soup):
+        if isinstance(node, Tag):
+            if node.name in DROPPED_TAGS:
+                continue
+            marker = closing_marker(node.name) if leaving else opening_marker(node.name)
+            out += [marker] if marker else []
+        elif isinstance(node, NavigableString) and not isinstance(node, SKIPPED_STRINGS):
+            out.append(str(node))
+    return out
 
 
 def render_lines(strings: list[str]) -> list[tuple[int, str]]:
@@ -102,10 +118,8 @@ def render_lines(strings: list[str]) -> list[tuple[int, str]]:
 
 def html_to_text(html: str) -> str:
     """Visible text of an HTML document, one block per line, blockquotes prefixed `> `."""
-    soup = parse_html(html)
-    mark_structure(soup)
     out = []
-    for depth, text in render_lines(visible_strings(soup)):
+    for depth, text in render_lines(marked_strings(parse_html(html))):
         text = re.sub(" {2,}", " ", text).rstrip()
         out.append(("> " * depth + text) if depth and text else text)
     return BLANK_RUNS.sub("\n\n", "\n".join(out)).strip("\n")

@@ -14,8 +14,8 @@ from normalize.turkish import TURKISH_WORDS, count_turkish_letters
 SAMPLE_CHARS = 2000
 STOPWORDS = {
     "en": frozenset(
-        "the and to of a in is it you that for on with this my have be are was not your "
-        "please can i me we our but from as at will would could do does dear hello hi thanks "
+        "the and to of in is it you that for on with this my have be are was not your "
+        "please can me we our but from as at will would could do does dear hello hi thanks "
         "regards".split()
     ),
     "de": frozenset("und der die das ist nicht ich sie mit für ein eine zu den von auf".split()),
@@ -54,9 +54,9 @@ def detect_language(text: str) -> str:
     words = WORD.findall(sample.replace("İ", "i").replace("I", "ı").lower())
     latin_words = WORD.findall(sample.lower())
     scores = {code: sum(1 for w in latin_words if w in stop) for code, stop in STOPWORDS.items()}
-    scores["tr"] = sum(1 for w in words if w in TURKISH_WORDS) + min(
-        count_turkish_letters(sample), 20
-    ) // 2
+    scores["tr"] = (
+        sum(1 for w in words if w in TURKISH_WORDS) + min(count_turkish_letters(sample), 20) // 2
+    )
     best = max(scores, key=lambda code: scores[code])
     runner_up = max(score for code, score in scores.items() if code != best)
     if scores[best] >= 2 and scores[best] > runner_up * 1.5:

@@ -9,22 +9,44 @@ default policy); `headers`, `mime`, `body`, `reference`, `autoreply`, `complaina
 from __future__ import annotations
 
 import email
-import email.policy
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
 
 from intake.schema import Attachment, Complaint
 from normalize.autoreply import detect_auto_reason
 from normalize.body import assemble_body
 from normalize.complainant import build_complainant
-from normalize.headers import decode_header, first, index_headers, parse_date, parse_ids
-from normalize.headers import parse_message_id
+from normalize.headers import (
+    HeaderMap,
+    decode_header,
+    first,
+    index_headers,
+    parse_date,
+    parse_ids,
+    parse_message_id,
+)
 from normalize.language import detect_language
 from normalize.mime import RawAttachment, collect_parts
 from normalize.mojibake import repair_mojibake
 from normalize.records import EmailLimits, NormalizedEmail, RefusedAttachment
 from normalize.reference import find_ticket_ref
 from normalize.sniff import check_email
+
+DEFAULT_LIMITS = EmailLimits()
+
+
+def parse_message(payload: bytes) -> tuple[Message, tuple[str, ...]]:
+    """Parse with compat32; MIME nested beyond the stdlib parser's recursion gets headers only."""
+    try:
+        return email.message_from_bytes(payload, policy=compat32), ()
+    except RecursionError:
+        # The feed parser recurses once per multipart level; hostile mail nests thousands.
+        msg = BytesParser(policy=compat32).parsebytes(payload, headersonly=True)
+        return msg, ("mime nesting too deep to parse, body not extracted",)
 
 
 def pick_received_at(given: datetime | None, date: datetime | None) -> datetime:
@@ -65,42 +87,59 @@ def admit_attachments(
     return tuple(accepted), blobs, tuple(refused)
 
 
+@dataclass(frozen=True)
+class Thread:
+    """Where a mail sits in its conversation (RFC 5322 §3.6.4), ids without brackets."""
+
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    date: datetime | None
+
+
+def read_thread(headers: HeaderMap) -> Thread:
+    """Message-ID, In-Reply-To, References (all occurrences) and Date."""
+    return Thread(
+        message_id=parse_message_id(first(headers, "message-id")),
+        in_reply_to=parse_ids(first(headers, "in-reply-to")),
+        references=parse_ids(" ".join(headers.get("references", ()))),
+        date=parse_date(first(headers, "date")),
+    )
+
+
 def normalize_email(
     payload: bytes,
     *,
     channel: str = "email",
     received_at: datetime | None = None,
-    limits: EmailLimits = EmailLimits(),
+    limits: EmailLimits = DEFAULT_LIMITS,
     reference_prefix: str = "CMP",
 ) -> NormalizedEmail:
     """Normalise one RFC 5322 message; raises only `NotAnEmail`, for bytes that are no mail."""
-    msg = email.message_from_bytes(check_email(payload), policy=email.policy.compat32)
-    headers = index_headers(msg)
+    msg, parse_notes = parse_message(check_email(payload))
+    headers, content_type = index_headers(msg), msg.get_content_type()
     subject, subject_notes = repair_mojibake(decode_header(first(headers, "subject")))
-    message_id = parse_message_id(first(headers, "message-id"))
-    in_reply_to = parse_ids(first(headers, "in-reply-to"))
-    references = parse_ids(" ".join(headers.get("references", ())))
-    date = parse_date(first(headers, "date"))
+    thread = read_thread(headers)
     parts = collect_parts(msg, limits.max_body_chars)
     body = assemble_body(parts.segments, subject, limits.max_body_chars)
     attachments, blobs, refused = admit_attachments(parts.attachments, limits)
-    auto_reason = detect_auto_reason(
-        headers, msg.get_content_type(), subject, message_id, reference_prefix
-    )
+    reason = detect_auto_reason(headers, content_type, subject, thread.message_id, reference_prefix)
     complaint = Complaint(
         channel=channel,
-        source_id=message_id or "sha256:" + hashlib.sha256(payload).hexdigest(),
-        received_at=pick_received_at(received_at, date),
+        source_id=thread.message_id or "sha256:" + hashlib.sha256(payload).hexdigest(),
+        received_at=pick_received_at(received_at, thread.date),
         complainant=build_complainant(headers, body.signature, body.text),
         subject=subject,
         body=body.text,
         language=detect_language(subject + "\n" + body.text),
         attachments=attachments,
-        ticket_ref=find_ticket_ref(subject, in_reply_to, references, reference_prefix),
-        auto_submitted=auto_reason is not None,
+        ticket_ref=find_ticket_ref(
+            subject, thread.in_reply_to, thread.references, reference_prefix
+        ),
+        auto_submitted=reason is not None,
     )
-    notes = (*parts.notes, *subject_notes, *body.notes)
+    notes = tuple(dict.fromkeys((*parse_notes, *parts.notes, *subject_notes, *body.notes)))
     return NormalizedEmail(
-        complaint, blobs, message_id, in_reply_to, references, date, auto_reason, refused,
-        tuple(dict.fromkeys(notes)),
-    )
+        complaint, blobs, thread.message_id, thread.in_reply_to, thread.references, thread.date,
+        reason, refused, notes,
+    )  # fmt: skip

@@ -14,7 +14,7 @@ from email.message import Message
 
 from normalize.charset import decode_text
 from normalize.flowed import unflow
-from normalize.headers import decode_header, first, index_headers
+from normalize.headers import decode_header, first, index_headers, to_text
 
 MAX_DEPTH = 25  # deeper nesting is hostile or broken; its parts are skipped
 FORWARDED_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
@@ -22,6 +22,9 @@ BODY_TYPES = frozenset({"text/plain", "text/html"})
 FORWARD_HEADER = "---------- Forwarded message ---------"
 _TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _ENTITY = re.compile(r"&#?\w{1,10};")
+RAW_NAME_PARAM = re.compile(r'(?:file)?name\s*=\s*("[^"]*"|[^;\s]+)', re.IGNORECASE)
+# Some clients label HTML as text/plain; such a part is converted like text/html.
+HTML_IN_PLAIN = re.compile(r"\s*<(?:!doctype|html|body|div|table|p)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,22 @@ def payload_bytes(part: Message) -> bytes:
     return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
 
 
+def raw_filename(part: Message) -> str | None:
+    """A filename given in raw 8-bit bytes (no RFC 2231/2047), which compat32 would turn
+    into U+FFFD: read from the raw header and decoded like any 8-bit header (RFC 6532)."""
+    for name, value in part.raw_items():
+        if name.lower() in ("content-disposition", "content-type") and not value.isascii():
+            match = RAW_NAME_PARAM.search(to_text(value))
+            if match:
+                return decode_header(match.group(1).strip('"')) or None
+    return None
+
+
 def part_filename(part: Message) -> str | None:
     """The filename, decoded from RFC 2231 (by the stdlib) and RFC 2047 (by `headers`)."""
+    found = raw_filename(part)
+    if found:
+        return found
     try:
         name = part.get_filename() or part.get_param("name")
     except (ValueError, TypeError, LookupError, UnicodeError, IndexError):
@@ -82,7 +99,10 @@ def part_text(part: Message, max_chars: int) -> tuple[str, str | None]:
     data = payload_bytes(part)[: 4 * max_chars]
     text, note = decode_text(data, safe_charset(part))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if part.get_content_subtype() == "plain" and str(part.get_param("format", "")).lower() == "flowed":
+    if (
+        part.get_content_subtype() == "plain"
+        and str(part.get_param("format", "")).lower() == "flowed"
+    ):
         text = unflow(text, delsp=str(part.get_param("delsp", "")).lower() == "yes")
     return text, note
 
@@ -103,7 +123,9 @@ def collect_parts(part: Message, max_chars: int, depth: int = 0, in_report: bool
         return parts
     ctype = part.get_content_type()
     children = part.get_payload() if part.is_multipart() else None
-    if ctype in FORWARDED_TYPES and not in_report and isinstance(children, list):
+    if ctype.startswith("message/") and in_report:
+        return parts  # RFC 6522: the returned message of a report is not the report's text
+    if ctype in FORWARDED_TYPES and isinstance(children, list):
         return collect_forwarded(children, max_chars, depth)
     if isinstance(children, list):
         if ctype == "multipart/alternative":
@@ -123,12 +145,16 @@ def collect_leaf(part: Message, ctype: str, max_chars: int, parts: Parts) -> Non
     filename = part_filename(part)
     if ctype in BODY_TYPES and disposition != "attachment":
         text, note = part_text(part, max_chars)
-        parts.segments.append(Segment(part.get_content_subtype(), text))
+        kind = "html" if HTML_IN_PLAIN.match(text) and "</" in text else part.get_content_subtype()
+        parts.segments.append(Segment(kind, text))
         parts.notes += [note] if note else []
-    elif disposition == "attachment" or filename or part.get_content_maintype() not in (
-        "text", "message", "multipart",
-    ):
+    elif disposition == "attachment" or filename or not is_textual(part):
         parts.attachments.append(RawAttachment(filename, ctype, payload_bytes(part)))
+
+
+def is_textual(part: Message) -> bool:
+    """Text or structure, not content: an unnamed inline text/calendar is no attachment."""
+    return part.get_content_maintype() in ("text", "message", "multipart")
 
 
 def collect_forwarded(children: list, max_chars: int, depth: int) -> Parts:

@@ -16,6 +16,8 @@ from intake.schema import Complaint
 
 @dataclass(frozen=True)
 class EmailLimits:
+    """Bounds on what one mail may bring in; beyond them content is cut or refused."""
+
     max_body_chars: int = 1_000_000  # body bounded (truncate, add a note)
     max_attachment_bytes: int = 25 * 2**20  # per attachment; over → refused, complaint kept
     max_attachments: int = 50
@@ -24,6 +26,8 @@ class EmailLimits:
 
 @dataclass(frozen=True)
 class RefusedAttachment:
+    """An attachment left out because of a limit; recorded so an operator can ask for it."""
+
     filename: str | None
     content_type: str
     size: int
@@ -32,6 +36,12 @@ class RefusedAttachment:
 
 @dataclass(frozen=True)
 class NormalizedEmail:
+    """The complaint plus what the store keeps beside it and the record of repairs made.
+
+    `blobs` holds the bytes the complaint's attachments name by SHA-256: the store keeps
+    them content-addressed, and only ids travel on the queues (STYLE.md 6).
+    """
+
     complaint: Complaint  # product=None, kind=None (routing fills them)
     blobs: Mapping[str, bytes]  # sha256 hex -> bytes, one per complaint.attachments entry
     message_id: str | None  # without the angle brackets

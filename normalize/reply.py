@@ -73,6 +73,15 @@ def is_attribution(text: str) -> bool:
     return text.endswith(":") and bool(ADDRESS.search(text)) and bool(DATE_HINT.search(text))
 
 
+def can_start_attribution(line: str) -> bool:
+    """The first line of a wrapped attribution names a date or an address and does not end
+    a sentence: so the reply's own last line is never taken for part of it."""
+    line = line.rstrip()
+    if line.endswith((".", "!", "?", ";")):
+        return False
+    return bool(DATE_HINT.search(line) or ADDRESS.search(line) or line.lower().startswith("on "))
+
+
 def attribution_length(lines: list[str], i: int) -> int:
     """How many lines (1-3, wrapped) from `i` form an attribution; 0 when none does."""
     if lines[i].startswith(">") or not any(
@@ -83,9 +92,7 @@ def attribution_length(lines: list[str], i: int) -> int:
         if i + n > len(lines) or not lines[i + n - 1].strip():
             return 0
         if is_attribution(" ".join(lines[i : i + n])):
-            # A wrapped attribution, unless it really starts on a later line.
-            later = n > 1 and is_attribution(" ".join(lines[i + 1 : i + n]))
-            return 0 if later else n
+            return n if n == 1 or can_start_attribution(lines[i]) else 0
     return 0
 
 

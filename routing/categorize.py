@@ -68,6 +68,10 @@ def model_hits(proba: Mapping[str, float], axis: str, top: int) -> tuple[RuleHit
     return tuple(RuleHit("model", f"{axis}:{label}", "", round(p, 4)) for label, p in ranked)
 
 
+# What a long mail is about is said at its start; matching the rest only costs time.
+MAX_TEXT_CHARS = 4000
+
+
 def decide_product(combined: Mapping[str, float], hits, channel, min_confidence):
     """(product, confidence, decided_by) from the combined scores and the channel."""
     if channel in FORCED_CHANNELS:
@@ -91,6 +95,7 @@ def categorize(
 ) -> Categorisation:
     """Product and kind of one message; `rules=None` means the shipped default table."""
     model = model or default_model()
+    text = text[:MAX_TEXT_CHARS]
     hits = match_rules(load_default_rules() if rules is None else rules, subject, text)
     features = extract_features(subject, text)
     product_proba = predict_proba(model.product, features)
