@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -47,19 +48,37 @@ class Outcome:
 
 def ingest(runtime: Runtime, raw: RawMessage) -> Outcome:
     """Store `raw` (committed before anything else), then process it."""
+    return ingest_batch(runtime, [raw])[0]
+
+
+def ingest_batch(runtime: Runtime, raws: Sequence[RawMessage]) -> list[Outcome]:
+    """Store every item raw in one commit, then process the new ones, then enqueue.
+
+    Batches are what make a first import of thousands of mails fast; each item is still
+    processed in its own savepoint, so one bad item never takes the others down with it.
+    """
+    stored = _store_all(runtime, raws)
+    processed = process_batch(runtime, [item for item in stored if isinstance(item, int)])
+    return [processed[item] if isinstance(item, int) else item for item in stored]
+
+
+def _store_all(runtime: Runtime, raws: Sequence[RawMessage]) -> list[int | Outcome]:
+    """New raw ids, or the outcome of an item already stored (the receipt is recorded)."""
+    results: list[int | Outcome] = []
     with runtime.sessions.begin() as session:
-        row, created = repo.save_raw(session, raw)
-        raw_id = row.id
-        if not created:
+        for raw in raws:
+            row, created = repo.save_raw(session, raw)
+            if created:
+                results.append(row.id)
+                continue
             repo.add_event(
                 session, "received_again", complaint_id=row.complaint_id, raw_message_id=row.id,
                 channel=raw.channel, mailbox=raw.mailbox,
             )
             reference = _reference_of(session, row.complaint_id)
-    if not created:
-        log.info("raw %s: %s already stored, nothing new", raw_id, raw.channel)
-        return Outcome(raw_id, "duplicate", row.complaint_id, reference)
-    return process(runtime, raw_id)
+            log.info("raw %s: %s already stored, nothing new", row.id, raw.channel)
+            results.append(Outcome(row.id, "duplicate", row.complaint_id, reference))
+    return results
 
 
 def reject(runtime: Runtime, raw: RawMessage, error: str) -> Outcome:
@@ -77,16 +96,31 @@ def reject(runtime: Runtime, raw: RawMessage, error: str) -> Outcome:
 
 def process(runtime: Runtime, raw_id: int) -> Outcome:
     """Normalise, route and record raw item `raw_id`; failures are recorded on it."""
-    try:
-        with runtime.sessions.begin() as session:
-            outcome, job = _process_in(session, runtime, raw_id)
-    except Exception as exc:
-        return _record_failure(runtime, raw_id, exc)
-    if job is not None:
-        jobs.dispatch(runtime, [job])
-    if outcome.forward_queue:
-        jobs.dispatch_followups(runtime, [(raw_id, outcome.forward_queue)])
-    return outcome
+    return process_batch(runtime, [raw_id])[raw_id]
+
+
+def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome]:
+    """Process stored raw items in one transaction, one savepoint each; enqueue after commit."""
+    outcomes: dict[int, Outcome] = {}
+    failures: list[tuple[int, Exception]] = []
+    created: list[tuple[int, str, bool, bool]] = []
+    with runtime.sessions.begin() as session:
+        for raw_id in raw_ids:
+            try:
+                with session.begin_nested():
+                    outcome, job = _process_in(session, runtime, raw_id)
+            except Exception as exc:
+                failures.append((raw_id, exc))
+                continue
+            outcomes[raw_id] = outcome
+            if job is not None:
+                created.append(job)
+    for raw_id, exc in failures:
+        outcomes[raw_id] = _record_failure(runtime, raw_id, exc)
+    jobs.dispatch(runtime, created)
+    jobs.dispatch_followups(runtime, [(o.raw_id, o.forward_queue) for o in outcomes.values()
+                                      if o.forward_queue])
+    return outcomes
 
 
 def _process_in(session: Session, runtime: Runtime, raw_id: int):  # type: ignore[no-untyped-def]

@@ -50,10 +50,9 @@ class DeadLetters(Middleware):
         if exception is None or not message.failed or isinstance(exception, PermanentError):
             return
         from intake import runtime
+        from intake.jobs import ACK_ACTOR, DELIVER_ACTOR
         from store.models import DeadLetterRow
         from store.repo import add_event, utcnow
-
-        from intake.jobs import ACK_ACTOR, DELIVER_ACTOR
 
         args = message.args
         on_complaint = message.actor_name in (DELIVER_ACTOR, ACK_ACTOR) and args

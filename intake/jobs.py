@@ -33,7 +33,7 @@ def job_message(actor: str, queue: str, target_id: int) -> Message:
 
 def dispatch(runtime: Runtime, complaints: Iterable[tuple[int, str, bool, bool]]) -> int:
     """Enqueue (complaint id, unit queue, deliver?, ack?) jobs; returns how many went out."""
-    sent = 0
+    done: list[tuple[int, bool, bool]] = []
     for complaint_id, queue, deliver, ack in complaints:
         messages = []
         if deliver:
@@ -42,9 +42,9 @@ def dispatch(runtime: Runtime, complaints: Iterable[tuple[int, str, bool, bool]]
             messages.append(job_message(ACK_ACTOR, ACK_QUEUE, complaint_id))
         if not _send(runtime, messages):
             break
-        _mark_enqueued(runtime, complaint_id, deliver, ack)
-        sent += 1
-    return sent
+        done.append((complaint_id, deliver, ack))
+    _mark_enqueued(runtime, done)
+    return len(done)
 
 
 def dispatch_followups(runtime: Runtime, followups: Iterable[tuple[int, str]]) -> int:
@@ -76,15 +76,14 @@ def _send(runtime: Runtime, messages: list[Message]) -> bool:
     return True
 
 
-def _mark_enqueued(runtime: Runtime, complaint_id: int, deliver: bool, ack: bool) -> None:
+def _mark_enqueued(runtime: Runtime, done: list[tuple[int, bool, bool]]) -> None:
+    """Stamp when each job went out, so the reconciler only re-sends what is overdue."""
     now = utcnow()
-    values = {}
-    if deliver:
-        values["delivery_enqueued_at"] = now
-    if ack:
-        values["ack_enqueued_at"] = now
-    if values:
-        with runtime.sessions.begin() as session:
-            session.execute(
-                update(ComplaintRow).where(ComplaintRow.id == complaint_id).values(values)
-            )
+    columns = (("delivery_enqueued_at", [c for c, d, _a in done if d]),
+               ("ack_enqueued_at", [c for c, _d, a in done if a]))
+    with runtime.sessions.begin() as session:
+        for column, ids in columns:
+            for start in range(0, len(ids), 500):
+                session.execute(update(ComplaintRow)
+                                .where(ComplaintRow.id.in_(ids[start:start + 500]))
+                                .values({column: now}))
