@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 import random
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 SUBJECTS = [
     "E-imza kartımın PIN kodu bloke oldu", "Mobil imza aktivasyonu tamamlanmadı",

@@ -12,6 +12,7 @@ import logging
 import shlex
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -137,8 +138,15 @@ class ImapFolder:
         self.client.idle()  # RFC 2177
 
     def idle_check(self, seconds: float) -> bool:
-        """True when the server reported new mail within `seconds`."""
+        """True when the server reported new mail within `seconds`.
+
+        imapclient returns an empty list at once when the server has closed the connection
+        (it swallows the EOF), so an early empty answer means the connection is gone.
+        """
+        started = time.monotonic()
         responses = self.client.idle_check(timeout=seconds)
+        if not responses and time.monotonic() - started < seconds / 2:
+            raise ConnectionError("the server closed the connection during IDLE")
         return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
 
     def idle_stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -17,11 +18,13 @@ def dovecot() -> Iterator[DovecotServer]:
     """A started Dovecot with users `general` and `ssl`; stopped and removed after the test."""
     if not available():
         missing(WHAT)
-    server = DovecotServer()
+    server = None
     try:
+        server = DovecotServer()
         server.start()
-    except DovecotError as exc:
-        server.close()
+    except (DovecotError, OSError, subprocess.CalledProcessError) as exc:
+        if server is not None:
+            server.close()
         missing(f"{WHAT}: {exc}")
     try:
         yield server

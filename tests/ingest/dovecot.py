@@ -55,10 +55,16 @@ def available() -> bool:
     return os.access(DOVECOT, os.X_OK)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open while picking, so never the same twice)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind((HOST, 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 # --- Certificate ----------------------------------------------------------------------------
@@ -114,11 +120,16 @@ class IntrospectionServer:
     def url(self) -> str:
         return f"http://{HOST}:{self._httpd.server_address[1]}/introspect"
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if self.running:
+            self._httpd.shutdown()
         self._httpd.server_close()
 
     def grant(self, user: str) -> str:
@@ -267,7 +278,12 @@ def accounts() -> tuple[str, str, int, int]:
 
 
 class DovecotServer:
-    """One Dovecot instance in a private temp folder; start/stop/restart keep ports and mail."""
+    """One Dovecot instance in a private temp folder; start/stop/restart keep ports and mail.
+
+    `users` is a list of names (random passwords) or a name → password dict. `root` defaults
+    to a fresh `mkdtemp()` folder, removed by `close()`; a given root must be traversable by
+    the unprivileged mail user (pytest's tmp_path is not: /tmp/pytest-of-root is 0700).
+    """
 
     def __init__(
         self,
@@ -283,12 +299,18 @@ class DovecotServer:
         )
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="dovecot-")) if root is None else Path(root)
-        self.imap_port, self.imaps_port = free_port(), free_port()
+        self.imap_port, self.imaps_port = free_ports(2)
         self.oauth = IntrospectionServer()
         self.process: subprocess.Popen | None = None
         self._login_user, self._internal_user, self.mail_uid, self.mail_gid = accounts()
         self._idle_notify = idle_notify_interval
-        self._prepare()
+        self._started = False
+        self._log_offset = 0
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
 
     # -- files --
 
@@ -300,16 +322,21 @@ class DovecotServer:
         mail = self.root / "mail"
         mail.mkdir(exist_ok=True)
         os.chown(mail, self.mail_uid, self.mail_gid)
-        cert, key = make_certificate(self.root / "tls")
-        self.ca_file = str(cert)
+        self.ca_file = str(make_certificate(self.root / "tls")[0])
         self.conf = self.root / "dovecot.conf"
+        self._write_config()
+        (self.root / "auth" / "oauth2.conf").write_text(oauth2_conf(self.oauth.url))
+        self._write_passwd()
+
+    def _write_config(self) -> None:
+        tls = self.root / "tls"
         self.conf.write_text(
             dovecot_conf(
                 root=self.root,
                 imap_port=self.imap_port,
                 imaps_port=self.imaps_port,
-                cert=cert,
-                key=key,
+                cert=tls / "cert.pem",
+                key=tls / "key.pem",
                 login_user=self._login_user,
                 internal_user=self._internal_user,
                 mail_uid=self.mail_uid,
@@ -317,8 +344,6 @@ class DovecotServer:
                 idle_notify=self._idle_notify,
             )
         )
-        (self.root / "auth" / "oauth2.conf").write_text(oauth2_conf(self.oauth.url))
-        self._write_passwd()
 
     @property
     def log_file(self) -> Path:
@@ -345,24 +370,41 @@ class DovecotServer:
     # -- lifecycle --
 
     def start(self) -> DovecotServer:
+        """Start Dovecot and wait until it greets. The first start moves to other ports if
+        another process took the chosen ones meanwhile; later starts keep the ports."""
         if self.process is not None:
             return self
-        if not self.oauth._thread.is_alive():
+        if not self.oauth.running:
             self.oauth.start()
-        self.process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(self.conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "log" / "stderr.log", "ab"),  # noqa: SIM115
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        retries = 0 if self._started else 2
+        for attempt in range(retries + 1):
+            try:
+                self._start_once()
+                break
+            except DovecotError as exc:
+                if attempt == retries or "Address already in use" not in str(exc):
+                    raise
+                self.imap_port, self.imaps_port = free_ports(2)
+                self._write_config()
+        self._started = True
+        return self
+
+    def _start_once(self) -> None:
+        self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with open(self.root / "log" / "stderr.log", "wb") as stderr:
+            self.process = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,  # its own process group, killed as a whole on stop
+                preexec_fn=die_with_parent,
+            )
         try:
             self._wait_ready()
         except DovecotError:
             self.stop()
             raise
-        return self
 
     def _wait_ready(self) -> None:
         """Until the plain port greets with `* OK` (the login process is up)."""
@@ -380,7 +422,7 @@ class DovecotServer:
     def _failure_text(self) -> str:
         stderr = self.root / "log" / "stderr.log"
         text = stderr.read_text(errors="replace") if stderr.exists() else ""
-        return (text + self.log())[-4000:]
+        return (text + self.log()[self._log_offset :])[-4000:]
 
     def stop(self) -> None:
         """Terminate the whole process group (master and every child), then reap it."""
@@ -408,8 +450,7 @@ class DovecotServer:
     def close(self) -> None:
         """Stop Dovecot and the introspection server; remove the temp folder we made."""
         self.stop()
-        if self.oauth._thread.is_alive():
-            self.oauth.stop()
+        self.oauth.stop()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 

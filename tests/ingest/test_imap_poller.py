@@ -1,0 +1,405 @@
+"""The IMAP poller against a real Dovecot: no mail lost, none twice, every mailbox on its own.
+
+Given mail in a Dovecot folder, when the poller runs, then each mail is one stored, routed
+complaint and the folder is finished as configured; crashes, restarts, a changed UIDVALIDITY,
+a wrong password and a second poller change none of that.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from ingest import poller as poller_module
+from ingest.poller import MailboxPoller, start_pollers
+from intake.broker import make_broker
+from store.models import ComplaintRow, EventRow, PollStatusRow, RawMessageRow
+from tests.conftest import DATA, make_settings
+
+MAILS = DATA / "system"
+
+
+def mail(
+    n: int,
+    subject: str = "E-imza kartım kilitlendi",
+    sender: str = "ali@example.com",
+    extra: str = "",
+) -> bytes:
+    return (
+        f"From: Ali Veli <{sender}>\r\nTo: sikayet@example.org\r\nSubject: {subject}\r\n"
+        f"Message-ID: <imap-{n}@example.com>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0300\r\n{extra}"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"Nitelikli e-imza sertifikamın PIN kodu bloke oldu ({n}).\r\n"
+    ).encode()
+
+
+def box(server, name: str, **over) -> dict:
+    entry = {
+        "name": name,
+        "channel": "email_ssl" if name == "ssl" else "email",
+        "enabled": True,
+        "host": server.host,
+        "port": server.imap_port,
+        "security": "plain",
+        "username": name,
+        "password_env": f"TEST_IMAP_{name.upper()}",
+        "folder": "INBOX",
+        "after_ingest": "move",
+        "poll_interval_seconds": 1,
+        "timeout_seconds": 10,
+    }
+    entry.update(over)
+    return entry
+
+
+@pytest.fixture
+def imap(dovecot, tmp_path, redis_url, make_runtime, monkeypatch):
+    """A runtime whose two mailboxes are Dovecot users `general` and `ssl`."""
+    for user, password in dovecot.users.items():
+        monkeypatch.setenv(f"TEST_IMAP_{user.upper()}", password)
+
+    def build(**boxes):
+        entries = [
+            box(dovecot, "general", **boxes.get("general", {})),
+            box(dovecot, "ssl", **boxes.get("ssl", {})),
+        ]
+        settings = make_settings(
+            tmp_path,
+            imap={"backoff_max_seconds": 1, "lock_ttl_seconds": 30, "max_fetch_attempts": 2},
+        )
+        data = {**_as_mapping(settings), "mailbox": entries}
+        from intake.settings import from_mapping
+
+        settings = from_mapping(data)
+        return make_runtime(settings, broker=make_broker(settings, redis_url))
+
+    return build
+
+
+def _as_mapping(settings) -> dict:
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    data = tomllib.loads((ROOT / "settings.toml").read_text(encoding="utf-8"))
+    data["store"]["url"] = settings.store.url
+    data["broker"]["state_dir"] = settings.broker.state_dir
+    data["smtp"]["outbox_dir"] = settings.smtp.outbox_dir
+    data["imap"] = {"backoff_max_seconds": 1, "lock_ttl_seconds": 30, "max_fetch_attempts": 2}
+    return data
+
+
+def count(rt, model, *where) -> int:
+    with rt.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def poll(rt, name: str = "general", folder: str = "INBOX", **kw):
+    settings_box = rt.settings.mailbox_named(name)
+    poller = MailboxPoller(rt, settings_box, folder, **kw)
+    try:
+        return poller.run_once()
+    finally:
+        poller.release()
+
+
+def wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_new_mail_becomes_complaints_and_is_moved_to_processed(imap, dovecot):
+    rt = imap()
+    for n in range(3):
+        dovecot.append("general", "INBOX", mail(n))
+    report = poll(rt)
+    assert (report.fetched, report.created) == (3, 3)
+    assert count(rt, ComplaintRow) == 3
+    assert dovecot.uids("general") == []
+    assert len(dovecot.uids("general", "Processed")) == 3
+    assert poll(rt).fetched == 0
+
+
+def test_keep_marks_seen_and_never_fetches_again(imap, dovecot):
+    rt = imap(general={"after_ingest": "seen"})
+    uid = dovecot.append("general", "INBOX", mail(1))
+    poll(rt)
+    assert "\\Seen" in dovecot.flags("general")[uid]
+    dovecot.append("general", "INBOX", mail(2))
+    assert poll(rt).fetched == 1
+    assert count(rt, ComplaintRow) == 2
+
+
+def test_delete_removes_the_mail_after_it_is_stored(imap, dovecot):
+    rt = imap(general={"after_ingest": "delete"})
+    dovecot.append("general", "INBOX", mail(1))
+    poll(rt)
+    assert dovecot.uids("general") == [] and "Processed" not in dovecot.folders("general")
+    with rt.sessions() as session:
+        assert session.scalars(select(RawMessageRow.payload)).one().startswith(b"From: Ali")
+
+
+def test_idle_brings_new_mail_in_within_seconds(imap, dovecot):
+    rt = imap()
+    stop = threading.Event()
+    settings_box = rt.settings.mailbox_named("general")
+    worker = MailboxPoller(rt, settings_box, "INBOX")
+    thread = threading.Thread(target=worker.run_forever, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: worker.folder.client is not None)
+        time.sleep(0.5)  # in IDLE now
+        started = time.monotonic()
+        dovecot.append("general", "INBOX", mail(7))
+        wait_for(lambda: count(rt, ComplaintRow) == 1, timeout=10)
+        assert time.monotonic() - started < 10
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_changed_uidvalidity_resyncs_without_duplicates(imap, dovecot):
+    rt = imap(general={"after_ingest": "seen"})
+    for n in range(2):
+        dovecot.append("general", "INBOX", mail(n))
+    poll(rt)
+    dovecot.change_uidvalidity("general", "INBOX")
+    report = poll(rt)
+    assert report.resynced and report.duplicates == 2
+    assert count(rt, ComplaintRow) == 2
+    assert count(rt, EventRow, EventRow.kind == "received_again") == 2
+
+
+class Crash(BaseException):
+    """Stands for the process being killed: nothing after it runs."""
+
+
+def test_killed_after_storing_before_the_watermark_loses_and_doubles_nothing(
+    imap, dovecot, monkeypatch
+):
+    rt = imap()
+    for n in range(3):
+        dovecot.append("general", "INBOX", mail(n))
+
+    def crash(self, mark):
+        if mark.get("uid"):
+            raise Crash()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MailboxPoller, "_save_watermark", crash)
+        with pytest.raises(Crash):
+            poll(rt)
+    assert count(rt, RawMessageRow) == 3 and len(dovecot.uids("general")) == 3  # not moved yet
+
+    report = poll(rt)  # restarted
+    assert report.duplicates == 3 and report.created == 0
+    assert count(rt, ComplaintRow) == 3
+    assert dovecot.uids("general") == []
+
+
+def test_killed_between_fetch_and_store_fetches_again(imap, dovecot, monkeypatch):
+    rt = imap()
+    dovecot.append("general", "INBOX", mail(1))
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            poller_module.pipeline, "ingest_batch", lambda *a: (_ for _ in ()).throw(Crash())
+        )
+        with pytest.raises(Crash):
+            poll(rt)
+    assert count(rt, RawMessageRow) == 0
+    assert poll(rt).created == 1 and count(rt, ComplaintRow) == 1
+
+
+def test_a_wrong_password_stops_only_its_own_mailbox(imap, dovecot, monkeypatch):
+    rt = imap()
+    monkeypatch.setenv("TEST_IMAP_GENERAL", "wrong")
+    stop = threading.Event()
+    threads = start_pollers(rt, stop)
+    try:
+        dovecot.append("ssl", "INBOX", (MAILS / "ssl_problem.eml").read_bytes())
+        wait_for(lambda: count(rt, ComplaintRow) == 1)
+        wait_for(
+            lambda: count(
+                rt,
+                PollStatusRow,
+                PollStatusRow.mailbox == "general",
+                PollStatusRow.consecutive_failures >= 2,
+            )
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    with rt.sessions() as session:
+        general = session.get(PollStatusRow, ("general", "INBOX"))
+        ssl_box = session.get(PollStatusRow, ("ssl", "INBOX"))
+    assert "login refused" in general.last_error and general.last_success_at is None
+    assert ssl_box.last_success_at is not None and ssl_box.consecutive_failures == 0
+
+
+def test_a_server_restart_mid_poll_is_survived(imap, dovecot):
+    rt = imap()
+    stop = threading.Event()
+    threads = start_pollers(rt, stop)
+    try:
+        dovecot.append("general", "INBOX", mail(1))
+        wait_for(lambda: count(rt, ComplaintRow) == 1)
+        dovecot.restart()
+        dovecot.append("general", "INBOX", mail(2))
+        wait_for(lambda: count(rt, ComplaintRow) == 2, timeout=30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert count(rt, RawMessageRow) == 2
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "oof-exchange.eml",
+        "bounce-report.eml",
+        "list-id.eml",
+        "own-message-id.eml",
+        "precedence-bulk.eml",
+        "mailer-daemon.eml",
+        "subject-otomatik-yanit.eml",
+    ],
+)
+def test_loop_mail_is_recorded_but_opens_no_complaint(imap, dovecot, name):
+    rt = imap()
+    dovecot.append("general", "INBOX", (DATA / "email" / name).read_bytes())
+    poll(rt)
+    assert count(rt, RawMessageRow, RawMessageRow.status == "processed") == 1
+    assert count(rt, ComplaintRow) == 0
+    assert count(rt, EventRow, EventRow.kind == "not_a_complaint") == 1
+
+
+def test_a_reply_quoting_the_reference_continues_its_complaint(imap, dovecot):
+    rt = imap()
+    dovecot.append("general", "INBOX", mail(1))
+    poll(rt)
+    with rt.sessions() as session:
+        reference = session.scalars(select(ComplaintRow.reference)).one()
+    dovecot.append("general", "INBOX", mail(2, subject=f"Re: [#{reference}] Başvurunuz alındı"))
+    assert poll(rt).created == 1  # counted as handled, not as a new complaint
+    assert count(rt, ComplaintRow) == 1
+    assert count(rt, EventRow, EventRow.kind == "followup") == 1
+
+
+def test_the_same_mail_in_both_mailboxes_is_one_complaint_on_the_ssl_clock(imap, dovecot):
+    rt = imap()
+    payload = mail(
+        9, subject="SSL sertifikası iptal edilmeli", extra="Cc: sslproblem@example.org\r\n"
+    )
+    dovecot.append("general", "INBOX", payload)
+    dovecot.append("ssl", "INBOX", payload)
+    poll(rt, "general")
+    poll(rt, "ssl")
+    assert count(rt, ComplaintRow) == 1 and count(rt, RawMessageRow) == 2
+    with rt.sessions() as session:
+        row = session.scalars(select(ComplaintRow)).one()
+    assert row.due_at - row.received_at == timedelta(hours=24)
+
+
+def test_two_pollers_never_poll_one_mailbox_at_once(imap, dovecot, redis_url):
+    rt = imap()
+    client = redis.Redis.from_url(redis_url)
+    dovecot.append("general", "INBOX", mail(1))
+    settings_box = rt.settings.mailbox_named("general")
+    first = MailboxPoller(rt, settings_box, "INBOX", redis=client)
+    second = MailboxPoller(rt, settings_box, "INBOX", redis=client)
+    assert first.run_once().created == 1
+    assert second.run_once().skipped
+    first.release()
+    dovecot.append("general", "INBOX", mail(2))
+    assert second.run_once().created == 1
+    second.release()
+    assert count(rt, ComplaintRow) == 2
+
+
+def test_a_mail_that_cannot_be_fetched_is_recorded_and_skipped(imap, dovecot, monkeypatch):
+    rt = imap()
+    bad = dovecot.append("general", "INBOX", mail(1))
+    dovecot.append("general", "INBOX", mail(2))
+    real_fetch = poller_module.ImapFolder.fetch
+
+    def fetch_without(self, uids):
+        for item in real_fetch(self, uids):
+            yield poller_module.Fetched(item.uid, None, None) if item.uid == bad else item
+
+    monkeypatch.setattr(poller_module.ImapFolder, "fetch", fetch_without)
+    assert poll(rt).created == 1  # the good one is not blocked
+    assert poll(rt).failed == 1  # second attempt: recorded as failed, not retried forever
+    assert poll(rt).fetched == 0
+    with rt.sessions() as session:
+        failed = session.scalars(
+            select(RawMessageRow).where(RawMessageRow.status == "failed")
+        ).one()
+    assert f":{bad}" in failed.source_id and "fetch failed" in failed.error
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_tls_and_starttls_with_a_verified_certificate(imap, dovecot, security):
+    port = dovecot.imaps_port if security == "tls" else dovecot.imap_port
+    rt = imap(
+        general={
+            "security": security,
+            "port": port,
+            "ca_file": str(dovecot.ca_file),
+            "host": "localhost",
+        }
+    )
+    dovecot.append("general", "INBOX", mail(1))
+    assert poll(rt).created == 1
+
+
+def test_xoauth2_with_a_token_from_the_environment_or_a_command(imap, dovecot, monkeypatch):
+    token = dovecot.grant_token("general")
+    monkeypatch.setenv("TEST_TOKEN", token)
+    rt = imap(general={"password_env": "", "oauth2_token_env": "TEST_TOKEN"})
+    dovecot.append("general", "INBOX", mail(1))
+    assert poll(rt).created == 1
+    rt = imap(general={"password_env": "", "oauth2_token_command": f"echo {token}"})
+    dovecot.append("general", "INBOX", mail(2))
+    assert poll(rt).created == 1
+
+
+def test_first_run_new_skips_the_backlog(imap, dovecot):
+    rt = imap(general={"first_run": "new"})
+    dovecot.append("general", "INBOX", mail(1))
+    assert poll(rt).fetched == 0
+    dovecot.append("general", "INBOX", mail(2))
+    assert poll(rt).created == 1
+
+
+def test_first_run_since_a_date(imap, dovecot):
+    rt = imap(general={"first_run": "since", "since": "2026-11-01"})
+    dovecot.append("general", "INBOX", mail(1), msg_time=datetime(2026, 10, 1, tzinfo=timezone.utc))
+    dovecot.append(
+        "general", "INBOX", mail(2), msg_time=datetime(2026, 11, 20, tzinfo=timezone.utc)
+    )
+    assert poll(rt).created == 1
+    dovecot.append("general", "INBOX", mail(3), msg_time=datetime(2026, 10, 2, tzinfo=timezone.utc))
+    assert poll(rt).created == 1  # after the first run, every new UID counts
+
+
+def test_status_warns_when_the_ssl_box_is_not_polled(imap, dovecot):
+    from intake.status import collect
+
+    rt = imap()
+    boxes = {b["mailbox"]: b for b in collect(rt)["mailboxes"]}
+    assert boxes["ssl"]["warning"] and not boxes["general"]["warning"]
+    poll(rt, "ssl")
+    boxes = {b["mailbox"]: b for b in collect(rt)["mailboxes"]}
+    assert boxes["ssl"]["warning"] is None and boxes["ssl"]["last_success_at"]
