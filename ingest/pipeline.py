@@ -11,25 +11,20 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingest import records
 from ingest.channels import channel as channel_spec
 from intake import jobs
 from intake.errors import PermanentError
 from intake.runtime import Runtime
-from intake.schema import Complaint, RawMessage, RoutingDecision
+from intake.schema import Complaint, RawMessage
 from routing.clocks import first_answer_due
 from routing.route import route
 from store import repo
-from store.models import (
-    AttachmentRow,
-    ComplaintRow,
-    RawMessageRow,
-    RoutingDecisionRow,
-)
+from store.models import ComplaintRow, RawMessageRow
 
 log = logging.getLogger(__name__)
 
@@ -100,36 +95,76 @@ def process(runtime: Runtime, raw_id: int) -> Outcome:
 
 
 def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome]:
-    """Process stored raw items in one transaction, one savepoint each; enqueue after commit."""
+    """Process stored raw items in one transaction; enqueue after the commit.
+
+    The pure work (normalise, categorise) comes first; mail that continues a complaint, is
+    an auto-reply or a copy from another mailbox is settled one by one; new complaints are
+    written together. An item that fails is recorded failed on its own.
+    """
     outcomes: dict[int, Outcome] = {}
     failures: list[tuple[int, Exception]] = []
-    created: list[tuple[int, str, bool, bool]] = []
     with runtime.sessions.begin() as session:
-        for raw_id in raw_ids:
+        rows = _load(session, raw_ids, outcomes)
+        fresh, later = [], []
+        for item in _prepare_all(runtime, rows, failures):
             try:
-                with session.begin_nested():
-                    outcome, job = _process_in(session, runtime, raw_id)
+                outcome = _settle(session, runtime, item)
             except Exception as exc:
-                failures.append((raw_id, exc))
+                failures.append((item.row.id, exc))
                 continue
-            outcomes[raw_id] = outcome
-            if job is not None:
-                created.append(job)
+            if outcome is not None:
+                outcomes[item.row.id] = outcome
+            elif _twin_in(fresh, item):
+                later.append(item)  # the same mail twice in one batch: settled once created
+            else:
+                fresh.append(item)
+        created = records.create_complaints(session, runtime, _routed(runtime, fresh, failures),
+                                            failures)
+        for done in created:
+            outcomes[done.raw_id] = Outcome(done.raw_id, "created", done.complaint_id,
+                                            done.reference)
+        for item in later:
+            outcomes[item.row.id] = _settle(session, runtime, item) or Outcome(
+                item.row.id, "failed", error="copy of a complaint that failed")
     for raw_id, exc in failures:
         outcomes[raw_id] = _record_failure(runtime, raw_id, exc)
-    jobs.dispatch(runtime, created)
+    jobs.dispatch(runtime, [(c.complaint_id, c.queue, True, c.ack_pending) for c in created])
     jobs.dispatch_followups(runtime, [(o.raw_id, o.forward_queue) for o in outcomes.values()
                                       if o.forward_queue])
     return outcomes
 
 
-def _process_in(session: Session, runtime: Runtime, raw_id: int):  # type: ignore[no-untyped-def]
-    row = session.get(RawMessageRow, raw_id, with_for_update=True)
-    if row is None:
-        raise LookupError(f"raw message {raw_id} does not exist")
-    if row.status == "processed":
-        return Outcome(raw_id, "duplicate", row.complaint_id), None
-    row.attempts += 1
+def _load(session: Session, raw_ids: Sequence[int], outcomes: dict) -> list[RawMessageRow]:
+    """The raw rows still pending, in the order given; others are reported as duplicates."""
+    found = {}
+    for start in range(0, len(raw_ids), 500):
+        chunk = list(raw_ids[start:start + 500])
+        query = select(RawMessageRow).where(RawMessageRow.id.in_(chunk)).with_for_update()
+        found.update({row.id: row for row in session.scalars(query)})
+    pending = []
+    for raw_id in raw_ids:
+        row = found.get(raw_id)
+        if row is None or row.status == "processed":
+            outcomes[raw_id] = Outcome(raw_id, "duplicate", row.complaint_id if row else None)
+        else:
+            pending.append(row)
+    return pending
+
+
+def _prepare_all(runtime: Runtime, rows: list[RawMessageRow],
+                 failures: list) -> list[records.Prepared]:  # type: ignore[type-arg]
+    prepared = []
+    for row in rows:
+        row.attempts += 1
+        try:
+            prepared.append(_prepare(runtime, row))
+        except Exception as exc:
+            failures.append((row.id, exc))
+    return prepared
+
+
+def _prepare(runtime: Runtime, row: RawMessageRow) -> records.Prepared:
+    """The pure part: normalise the raw payload (the channel's normaliser)."""
     raw = RawMessage(
         channel=row.channel, source_id=row.source_id, received_at=row.received_at,
         payload=row.payload, mailbox=row.mailbox, transport=row.transport,
@@ -139,26 +174,49 @@ def _process_in(session: Session, runtime: Runtime, raw_id: int):  # type: ignor
         normalized.complaint, channel=raw.channel, source_id=raw.source_id,
         received_at=raw.received_at,
     )
+    return records.Prepared(row, normalized, complaint)
+
+
+def _routed(runtime: Runtime, items: list[records.Prepared],
+            failures: list) -> list[records.Prepared]:  # type: ignore[type-arg]
+    routed = []
+    for item in items:
+        try:
+            item.decision = route(item.complaint.subject, item.complaint.body,
+                                  item.complaint.channel, runtime.settings)
+        except Exception as exc:
+            failures.append((item.row.id, exc))
+            continue
+        routed.append(item)
+    return routed
+
+
+def _settle(session: Session, runtime: Runtime, item: records.Prepared) -> Outcome | None:
+    """Auto-replies, copies from another mailbox and follow-ups; None for a new complaint."""
+    row, complaint, normalized = item.row, item.complaint, item.normalized
     if complaint.auto_submitted:
         row.status = "processed"
-        repo.add_event(session, "not_a_complaint", raw_message_id=raw_id,
+        repo.add_event(session, "not_a_complaint", raw_message_id=row.id,
                        reason=normalized.auto_reason, ticket_ref=complaint.ticket_ref)
-        log.info("raw %s: auto-submitted (%s), recorded only", raw_id, normalized.auto_reason)
-        return Outcome(raw_id, "auto_submitted"), None
+        log.info("raw %s: auto-submitted (%s), recorded only", row.id, normalized.auto_reason)
+        return Outcome(row.id, "auto_submitted")
     twin = _same_mail_elsewhere(session, complaint)
     if twin is not None:  # the same mail reached another of our mailboxes (To and Cc)
         row.status, row.complaint_id = "processed", twin.id
-        repo.add_event(session, "received_again", complaint_id=twin.id, raw_message_id=raw_id,
-                       channel=raw.channel, mailbox=raw.mailbox)
+        repo.add_event(session, "received_again", complaint_id=twin.id, raw_message_id=row.id,
+                       channel=row.channel, mailbox=row.mailbox)
         _apply_stricter_clock(session, runtime, twin, complaint)
-        return Outcome(raw_id, "duplicate", twin.id, twin.reference), None
+        return Outcome(row.id, "duplicate", twin.id, twin.reference)
     existing = _complaint_by_reference(session, complaint.ticket_ref)
     if existing is not None:
-        return _record_followup(session, runtime, row, existing, complaint), None
-    decision = route(complaint.subject, complaint.body, complaint.channel, runtime.settings)
-    created = _create_complaint(session, runtime, row, complaint, normalized, decision)
-    job = (created.id, created.queue, True, created.ack_state == "pending")
-    return Outcome(raw_id, "created", created.id, created.reference), job
+        return _record_followup(session, runtime, row, existing, complaint)
+    return None
+
+
+def _twin_in(items: list[records.Prepared], item: records.Prepared) -> bool:
+    if not _dedupes_across_mailboxes(item.complaint):
+        return False
+    return any(other.complaint.source_id == item.complaint.source_id for other in items)
 
 
 def _record_followup(session: Session, runtime: Runtime, row: RawMessageRow,
@@ -176,60 +234,6 @@ def _record_followup(session: Session, runtime: Runtime, row: RawMessageRow,
                    forward_queue=None if from_unit else existing.queue)
 
 
-def _create_complaint(session, runtime, row, complaint: Complaint, normalized,  # type: ignore[no-untyped-def]
-                      decision: RoutingDecision) -> ComplaintRow:
-    settings = runtime.settings
-    year = complaint.received_at.astimezone(ZoneInfo(settings.clock.timezone)).year
-    due_at = first_answer_due(
-        complaint.received_at, complaint.channel,
-        ssl_hours=settings.clock.ssl_answer_hours, tz=settings.clock.timezone,
-    )
-    person = complaint.complainant
-    created = ComplaintRow(
-        reference=repo.next_reference(session, settings.reference.prefix, year),
-        raw_message_id=row.id, channel=complaint.channel, source_id=complaint.source_id,
-        mailbox=row.mailbox, received_at=complaint.received_at, complainant_name=person.name,
-        complainant_email=person.email, complainant_phone=person.phone,
-        complainant_handle=person.handle, subject=complaint.subject, body=complaint.body,
-        language=complaint.language, message_id=normalized.message_id,
-        ticket_ref=complaint.ticket_ref, auto_submitted=False, product=decision.product,
-        kind=decision.kind, unit=decision.unit, queue=decision.queue, status="assigned",
-        due_at=due_at, delivery_state="pending",
-        ack_state="pending" if person.email else "no_address", created_at=repo.utcnow(),
-    )
-    session.add(created)
-    session.flush()
-    _record_attachments(session, created.id, complaint, normalized)
-    session.add(RoutingDecisionRow(
-        complaint_id=created.id, product=decision.product, kind=decision.kind,
-        unit=decision.unit, queue=decision.queue, confidence=decision.confidence,
-        decided_by=decision.decided_by, hits=repo._jsonable(decision.hits),
-        decided_at=repo.utcnow(),
-    ))
-    row.status, row.complaint_id = "processed", created.id
-    repo.add_event(session, "received", complaint_id=created.id, raw_message_id=row.id,
-                   channel=complaint.channel, mailbox=row.mailbox, notes=normalized.notes)
-    repo.add_event(session, "routed", complaint_id=created.id, product=decision.product,
-                   kind=decision.kind, unit=decision.unit, decided_by=decision.decided_by,
-                   confidence=decision.confidence, due_at=due_at)
-    log.info("%s: raw %s routed to %s (%s, %s)", created.reference, row.id, decision.unit,
-             decision.product, decision.decided_by)
-    return created
-
-
-def _record_attachments(session: Session, complaint_id: int, complaint: Complaint,
-                        normalized) -> None:  # type: ignore[no-untyped-def]
-    repo.put_blobs(session, normalized.blobs)
-    for item in complaint.attachments:
-        session.add(AttachmentRow(
-            complaint_id=complaint_id, filename=item.filename, content_type=item.content_type,
-            size=item.size, sha256=item.sha256,
-        ))
-    if normalized.refused_attachments:
-        repo.add_event(session, "attachments_refused", complaint_id=complaint_id,
-                       refused=normalized.refused_attachments)
-
-
 def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
     """Keep the raw item, mark it failed with the error; the next item goes on."""
     permanent = isinstance(exc, PermanentError)
@@ -237,7 +241,7 @@ def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
     if permanent:
         log.warning("raw %s: rejected: %s", raw_id, error)
     else:
-        log.exception("raw %s: processing failed", raw_id)
+        log.error("raw %s: processing failed", raw_id, exc_info=exc)
     with runtime.sessions.begin() as session:
         row = session.get(RawMessageRow, raw_id)
         if row is not None:
@@ -251,9 +255,13 @@ def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
 EMAIL_CHANNELS = ("email", "email_ssl")
 
 
+def _dedupes_across_mailboxes(complaint: Complaint) -> bool:
+    return complaint.channel in EMAIL_CHANNELS and not complaint.source_id.startswith("sha256:")
+
+
 def _same_mail_elsewhere(session: Session, complaint: Complaint) -> ComplaintRow | None:
     """A complaint made from the same Message-ID that came in through another mailbox."""
-    if complaint.channel not in EMAIL_CHANNELS or complaint.source_id.startswith("sha256:"):
+    if not _dedupes_across_mailboxes(complaint):
         return None
     return session.scalars(
         select(ComplaintRow).where(

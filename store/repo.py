@@ -58,21 +58,28 @@ def find_raw(session: Session, channel: str, source_id: str) -> RawMessageRow | 
 
 def next_reference(session: Session, prefix: str, year: int) -> str:
     """The next `PREFIX-YYYY-NNNNNN`; the counter row lock serialises concurrent callers."""
+    return reserve_references(session, prefix, year, 1)[0]
+
+
+def reserve_references(session: Session, prefix: str, year: int, count: int) -> list[str]:
+    """`count` consecutive references in one step (a batch of complaints takes a block)."""
     bump = (
         update(ReferenceCounterRow)
         .where(ReferenceCounterRow.prefix == prefix, ReferenceCounterRow.year == year)
-        .values(last=ReferenceCounterRow.last + 1)
+        .values(last=ReferenceCounterRow.last + count)
         .returning(ReferenceCounterRow.last)
     )
-    number = session.execute(bump).scalar_one_or_none()
-    if number is None:
+    last = session.execute(bump).scalar_one_or_none()
+    if last is None:
         try:
             with session.begin_nested():
-                session.execute(insert(ReferenceCounterRow).values(prefix=prefix, year=year, last=1))
-            number = 1
+                session.execute(
+                    insert(ReferenceCounterRow).values(prefix=prefix, year=year, last=count)
+                )
+            last = count
         except IntegrityError:  # another process created the year's row first
-            number = session.execute(bump).scalar_one()
-    return format_reference(prefix, year, number)
+            last = session.execute(bump).scalar_one()
+    return [format_reference(prefix, year, n) for n in range(last - count + 1, last + 1)]
 
 
 def format_reference(prefix: str, year: int, number: int) -> str:
@@ -86,7 +93,7 @@ def add_event(
     """Append one event (never updated, never deleted)."""
     session.add(EventRow(
         complaint_id=complaint_id, raw_message_id=raw_message_id, kind=event, at=utcnow(),
-        actor=actor, detail=_jsonable(detail),
+        actor=actor, detail=jsonable(detail),
     ))
 
 
@@ -152,14 +159,14 @@ def set_watermark(session: Session, channel: str, key: str, value: Mapping[str, 
         row.value, row.updated_at = dict(value), utcnow()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Event details as plain JSON (dataclasses, datetimes and tuples included)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(dataclasses.asdict(value))
+        return jsonable(dataclasses.asdict(value))
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     return value

@@ -305,3 +305,26 @@ def test_automatic_mails_to_one_address_are_capped_per_day(tmp_path, store_url, 
         states = sorted(session.scalars(select(ComplaintRow.ack_state)))
     assert states == ["sent", "sent", "suppressed", "suppressed"]
     broker.close()
+
+
+def test_one_item_the_database_refuses_does_not_fail_its_batch(system, monkeypatch):
+    from ingest import records
+
+    rt, _inbox = system
+    real = records._complaint_values
+
+    def poisoned(runtime, item, reference, now):
+        values = real(runtime, item, reference, now)
+        if "legacy" in item.complaint.source_id:
+            values["product"] = None  # NOT NULL: the database refuses this row
+        return values
+
+    monkeypatch.setattr(records, "_complaint_values", poisoned)
+    raws = [raw_from_bytes((MAILS / name).read_bytes())
+            for name in ("plain_tr.eml", "legacy_1254.eml", "html_only.eml")]
+    outcomes = pipeline.ingest_batch(rt, raws)
+    assert [o.status for o in outcomes] == ["created", "failed", "created"]
+    assert [o.reference for o in outcomes if o.reference] == ["CMP-2026-000001", "CMP-2026-000002"]
+    with rt.sessions() as session:
+        failed = session.get(RawMessageRow, outcomes[1].raw_id)
+        assert failed.status == "failed" and "product" in failed.error

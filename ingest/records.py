@@ -1,0 +1,163 @@
+"""Writing new complaints to the store, many at a time.
+
+A first import brings thousands of mails: their complaints, routing decisions, attachments and
+events go in as a few multi-row INSERTs, with references reserved in one step. If a batch
+fails, each complaint is tried again on its own, so one bad item only fails itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from intake.runtime import Runtime
+from intake.schema import Complaint, RoutingDecision
+from routing.clocks import first_answer_due
+from store import repo
+from store.models import (
+    AttachmentRow,
+    ComplaintRow,
+    EventRow,
+    RawMessageRow,
+    RoutingDecisionRow,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """A stored raw item after the pure work: normalised and, when new, routed."""
+
+    row: RawMessageRow
+    normalized: Any  # normalize.NormalizedEmail
+    complaint: Complaint
+    decision: RoutingDecision | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    raw_id: int
+    complaint_id: int
+    reference: str
+    queue: str
+    ack_pending: bool
+
+
+def create_complaints(session: Session, runtime: Runtime, items: list[Prepared],
+                      failures: list[tuple[int, Exception]]) -> list[Created]:
+    """Insert complaints for `items`; the ones that fail alone are added to `failures`."""
+    if not items:
+        return []
+    try:
+        with session.begin_nested():
+            return _insert(session, runtime, items)
+    except Exception as exc:
+        if len(items) == 1:
+            failures.append((items[0].row.id, exc))
+            return []
+    created = []
+    for item in items:  # find the one that spoiled the batch; the rest go in
+        created += create_complaints(session, runtime, [item], failures)
+    return created
+
+
+def _insert(session: Session, runtime: Runtime, items: list[Prepared]) -> list[Created]:
+    now = repo.utcnow()
+    references = _references(session, runtime, items)
+    rows = [_complaint_values(runtime, item, ref, now) for item, ref in zip(items, references)]
+    ids = session.execute(
+        insert(ComplaintRow).returning(ComplaintRow.id, sort_by_parameter_order=True), rows
+    ).scalars().all()
+    blobs: dict[str, bytes] = {}
+    attachments, decisions, events = [], [], []
+    for item, complaint_id, values in zip(items, ids, rows):
+        blobs.update(item.normalized.blobs)
+        attachments += [
+            {"complaint_id": complaint_id, "filename": a.filename, "content_type": a.content_type,
+             "size": a.size, "sha256": a.sha256} for a in item.complaint.attachments
+        ]
+        decisions.append(_decision_values(item.decision, complaint_id, now))
+        events += _events(item, complaint_id, values, now)
+        item.row.status, item.row.complaint_id = "processed", complaint_id
+    repo.put_blobs(session, blobs)
+    for model, values in ((AttachmentRow, attachments), (RoutingDecisionRow, decisions),
+                          (EventRow, events)):
+        if values:
+            session.execute(insert(model), values)
+    session.flush()
+    for item, values in zip(items, rows):
+        log.info("%s: raw %s routed to %s (%s, %s)", values["reference"], item.row.id,
+                 item.decision.unit, item.decision.product, item.decision.decided_by)
+    return [
+        Created(item.row.id, complaint_id, values["reference"], values["queue"],
+                values["ack_state"] == "pending")
+        for item, complaint_id, values in zip(items, ids, rows)
+    ]
+
+
+def _references(session: Session, runtime: Runtime, items: list[Prepared]) -> list[str]:
+    """One reference per item, numbered in the year of its receipt (local time)."""
+    zone = ZoneInfo(runtime.settings.clock.timezone)
+    years = [item.complaint.received_at.astimezone(zone).year for item in items]
+    pools: dict[int, list[str]] = {}
+    for year in sorted(set(years)):
+        pools[year] = repo.reserve_references(session, runtime.settings.reference.prefix, year,
+                                              years.count(year))
+    return [pools[year].pop(0) for year in years]
+
+
+def _complaint_values(runtime: Runtime, item: Prepared, reference: str,
+                      now: datetime) -> dict[str, Any]:
+    settings, complaint, decision = runtime.settings, item.complaint, item.decision
+    person = complaint.complainant
+    return {
+        "reference": reference, "raw_message_id": item.row.id, "channel": complaint.channel,
+        "source_id": complaint.source_id, "mailbox": item.row.mailbox,
+        "received_at": complaint.received_at, "complainant_name": person.name,
+        "complainant_email": person.email, "complainant_phone": person.phone,
+        "complainant_handle": person.handle, "subject": complaint.subject,
+        "body": complaint.body, "language": complaint.language,
+        "message_id": item.normalized.message_id, "ticket_ref": complaint.ticket_ref,
+        "auto_submitted": False, "product": decision.product, "kind": decision.kind,
+        "unit": decision.unit, "queue": decision.queue, "status": "assigned",
+        "due_at": first_answer_due(complaint.received_at, complaint.channel,
+                                   ssl_hours=settings.clock.ssl_answer_hours,
+                                   tz=settings.clock.timezone),
+        "delivery_state": "pending", "ack_state": "pending" if person.email else "no_address",
+        "created_at": now,
+    }
+
+
+def _decision_values(decision: RoutingDecision, complaint_id: int, now: datetime) -> dict:
+    return {
+        "complaint_id": complaint_id, "product": decision.product, "kind": decision.kind,
+        "unit": decision.unit, "queue": decision.queue, "confidence": decision.confidence,
+        "decided_by": decision.decided_by, "hits": repo.jsonable(decision.hits),
+        "decided_at": now,
+    }
+
+
+def _events(item: Prepared, complaint_id: int, values: dict, now: datetime) -> list[dict]:
+    decision, normalized = item.decision, item.normalized
+
+    def event(name: str, raw: int | None = None, /, **detail: Any) -> dict:
+        return {"complaint_id": complaint_id, "raw_message_id": raw, "kind": name, "at": now,
+                "actor": "intake", "detail": repo.jsonable(detail)}
+
+    events = [
+        event("received", item.row.id, channel=values["channel"], mailbox=item.row.mailbox,
+              notes=normalized.notes),
+        event("routed", None, product=decision.product, kind=decision.kind, unit=decision.unit,
+              decided_by=decision.decided_by, confidence=decision.confidence,
+              due_at=values["due_at"]),
+    ]
+    if normalized.refused_attachments:
+        events.append(event("attachments_refused", None, refused=normalized.refused_attachments))
+    return events
