@@ -114,15 +114,17 @@ class MailboxPoller:
         return mark
 
     def _ingest(self, fetched, uidvalidity: int, mark: dict, counts: dict) -> list[int]:  # type: ignore[no-untyped-def]
-        stored = []
+        """Store (and process) a fetched batch; the UIDs stored, for the after-ingest action."""
+        stored, raws = [], []
         for item in fetched:
             counts["fetched"] += 1
             if item.payload is None:
                 self._note_fetch_failure(mark, item.uid, uidvalidity, "no body returned", counts)
                 continue
-            outcome = pipeline.ingest(self.runtime, self._raw(item, uidvalidity))
-            counts[_COUNTED.get(outcome.status, "created")] += 1
             stored.append(item.uid)
+            raws.append(self._raw(item, uidvalidity))
+        for outcome in pipeline.ingest_batch(self.runtime, raws):
+            counts[_COUNTED.get(outcome.status, "created")] += 1
         return stored
 
     def _raw(self, item: Fetched, uidvalidity: int) -> RawMessage:

@@ -5,6 +5,7 @@ HTML alternatives, quoted history, legacy charsets, some attachments. Determinis
 from __future__ import annotations
 
 import base64
+from email.header import Header
 import random
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -22,6 +23,31 @@ PARAGRAPH = (
     "{n} olup müşteri temsilcisi iki iş günü içinde dönüş yapılacağını söylemişti. Şirketimizin "
     "e-Fatura ve e-Defter işlemleri bu yüzden aksıyor, en kısa sürede yardımcı olmanızı rica ederim. "
 )
+# Real mail carries long header blocks: relays, DKIM/ARC signatures, Exchange's own fields.
+RELAY = ("Received: from mail{h}.example.net (mail{h}.example.net [192.0.2.{h}])\r\n"
+         "\tby mx.example.org (Postfix) with ESMTPS id 4Z{n:08X}\r\n"
+         "\tfor <sikayet@example.org>; {date}")
+SIGNATURE = ("DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=s1;\r\n"
+             "\th=from:to:subject:date:message-id:mime-version:content-type;\r\n"
+             "\tbh={b64}=;\r\n\tb={b64}{b64}{b64}\r\n\t {b64}{b64}{b64}==")
+EXCHANGE = [
+    "Thread-Topic: {subject}", "Thread-Index: AQHa{n:012X}AAAA==", "Content-Language: tr-TR",
+    "X-MS-Has-Attach: ", "X-MS-TNEF-Correlator: ", "x-ms-publictraffictype: Email",
+    "x-ms-traffictypediagnostic: AM0PR01MB{n:04d}:EE_|DB9PR01MB{n:04d}:EE_",
+    "x-ms-office365-filtering-correlation-id: {uuid}",
+    "x-microsoft-antispam: BCL:0;ARA:13230040|1800799024|366016|376014|38070700018;",
+    "x-forefront-antispam-report: CIP:255.255.255.255;CTRY:;LANG:tr;SCL:1;SRV:;IPV:NLI;SFV:NSPM;"
+    "H:AM0PR01MB{n:04d}.eurprd01.prod.exchangelabs.com;PTR:;CAT:NONE;SFS:(13230040);DIR:OUT;SFP:1101;",
+    "MIME-Version: 1.0",
+    "X-OriginatorOrg: example.com",
+    "X-MS-Exchange-CrossTenant-AuthAs: Internal",
+    "X-MS-Exchange-CrossTenant-originalarrivaltime: {date}",
+    "X-MS-Exchange-CrossTenant-fromentityheader: Hosted",
+    "X-MS-Exchange-CrossTenant-id: {uuid}",
+    "Authentication-Results: mx.example.org; dkim=pass header.d=example.com; spf=pass "
+    "smtp.mailfrom=example.com; dmarc=pass (p=QUARANTINE) header.from=example.com",
+    "ARC-Seal: i=1; a=rsa-sha256; s=arcselector; d=microsoft.com; cv=none;\r\n\tb={b64}{b64}",
+]
 QUOTE = "> Sayın müşterimiz, talebiniz ilgili birime iletilmiştir. Teşekkür ederiz.\n"
 
 
@@ -34,10 +60,11 @@ def make_mail(n: int, rng: random.Random, size: int = 16_000) -> bytes:
     text += "\n\n15 Kas 2026 Paz 10:00 tarihinde Örnek SM <destek@example.org> şunu yazdı:\n"
     text += QUOTE * 20
     kind = n % 4
-    headers = [
-        f"From: Müşteri {n} <musteri{n % 997}@example.com>", "To: sikayet@example.org",
-        f"Subject: {subject}", f"Date: {format_datetime(when)}",
-        f"Message-ID: <bench-{n}@mail.example.com>", "MIME-Version: 1.0",
+    headers = transport_headers(n, rng, subject, format_datetime(when)) + [
+        f"From: {encoded(f'Müşteri {n}')} <musteri{n % 997}@example.com>",
+        "To: sikayet@example.org", f"Subject: {encoded(subject)}",
+        f"Date: {format_datetime(when)}",
+        f"Message-ID: <bench-{n}@mail.example.com>",
     ]
     if kind == 0:
         body = text.encode("utf-8")
@@ -64,6 +91,21 @@ def make_mail(n: int, rng: random.Random, size: int = 16_000) -> bytes:
         headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"'
                        if kind == 2 else f'Content-Type: multipart/mixed; boundary="{boundary}"')
     return ("\r\n".join(headers) + "\r\n\r\n").encode("utf-8") + body
+
+
+def encoded(text: str) -> str:
+    """RFC 2047, as mail programs write non-ASCII header text."""
+    return Header(text, "utf-8").encode()
+
+
+def transport_headers(n: int, rng: random.Random, subject: str, date: str) -> list[str]:
+    """What relays, signers and Exchange add above the author's headers."""
+    b64 = base64.b64encode(rng.randbytes(48)).decode()
+    uuid = "%08x-%04x-%04x-%04x-%012x" % tuple(rng.getrandbits(b) for b in (32, 16, 16, 16, 48))
+    values = {"n": n, "date": date, "b64": b64, "uuid": uuid, "subject": encoded(subject)}
+    relays = [RELAY.format(h=10 + hop, **values) for hop in range(4)]
+    return ["Return-Path: <musteri@example.com>", *relays, SIGNATURE.format(**values),
+            *(line.format(**values) for line in EXCHANGE)]
 
 
 def corpus(count: int, seed: int = 42) -> list[bytes]:
