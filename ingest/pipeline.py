@@ -7,7 +7,6 @@ marked failed with its error, and never blocks the next one; `process(raw_id)` r
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,13 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest import records
-from ingest.channels import channel as channel_spec
+from ingest.prepare import Failed, as_exception, prepare_many
 from intake import jobs
 from intake.errors import PermanentError
 from intake.runtime import Runtime
 from intake.schema import Complaint, RawMessage
 from routing.clocks import first_answer_due
-from routing.route import route
 from store import repo
 from store.models import ComplaintRow, RawMessageRow
 
@@ -118,8 +116,7 @@ def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome
                 later.append(item)  # the same mail twice in one batch: settled once created
             else:
                 fresh.append(item)
-        created = records.create_complaints(session, runtime, _routed(runtime, fresh, failures),
-                                            failures)
+        created = records.create_complaints(session, runtime, fresh, failures)
         for done in created:
             outcomes[done.raw_id] = Outcome(done.raw_id, "created", done.complaint_id,
                                             done.reference)
@@ -153,42 +150,22 @@ def _load(session: Session, raw_ids: Sequence[int], outcomes: dict) -> list[RawM
 
 def _prepare_all(runtime: Runtime, rows: list[RawMessageRow],
                  failures: list) -> list[records.Prepared]:  # type: ignore[type-arg]
-    prepared = []
+    """Normalise and route every row (on the prepare pool when configured)."""
+    raws = []
     for row in rows:
         row.attempts += 1
-        try:
-            prepared.append(_prepare(runtime, row))
-        except Exception as exc:
-            failures.append((row.id, exc))
-    return prepared
-
-
-def _prepare(runtime: Runtime, row: RawMessageRow) -> records.Prepared:
-    """The pure part: normalise the raw payload (the channel's normaliser)."""
-    raw = RawMessage(
-        channel=row.channel, source_id=row.source_id, received_at=row.received_at,
-        payload=row.payload, mailbox=row.mailbox, transport=row.transport,
-    )
-    normalized = channel_spec(raw.channel).normalizer(raw, runtime.settings)
-    complaint = dataclasses.replace(
-        normalized.complaint, channel=raw.channel, source_id=raw.source_id,
-        received_at=raw.received_at,
-    )
-    return records.Prepared(row, normalized, complaint)
-
-
-def _routed(runtime: Runtime, items: list[records.Prepared],
-            failures: list) -> list[records.Prepared]:  # type: ignore[type-arg]
-    routed = []
-    for item in items:
-        try:
-            item.decision = route(item.complaint.subject, item.complaint.body,
-                                  item.complaint.channel, runtime.settings)
-        except Exception as exc:
-            failures.append((item.row.id, exc))
+        raws.append(RawMessage(
+            channel=row.channel, source_id=row.source_id, received_at=row.received_at,
+            payload=row.payload, mailbox=row.mailbox, transport=row.transport,
+        ))
+    prepared = []
+    for row, result in zip(rows, prepare_many(raws, runtime.settings, runtime.prepare_pool())):
+        if isinstance(result, Failed):
+            failures.append((row.id, as_exception(result)))
             continue
-        routed.append(item)
-    return routed
+        prepared.append(records.Prepared(row, result.normalized, result.complaint,
+                                         result.decision))
+    return prepared
 
 
 def _settle(session: Session, runtime: Runtime, item: records.Prepared) -> Outcome | None:
@@ -237,9 +214,12 @@ def _record_followup(session: Session, runtime: Runtime, row: RawMessageRow,
 def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
     """Keep the raw item, mark it failed with the error; the next item goes on."""
     permanent = isinstance(exc, PermanentError)
-    error = f"{type(exc).__name__}: {exc}"
+    failed = getattr(exc, "failed", None)
+    error = failed.error if failed else f"{type(exc).__name__}: {exc}"
     if permanent:
         log.warning("raw %s: rejected: %s", raw_id, error)
+    elif failed:
+        log.error("raw %s: processing failed\n%s", raw_id, failed.trace)
     else:
         log.error("raw %s: processing failed", raw_id, exc_info=exc)
     with runtime.sessions.begin() as session:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,13 +27,29 @@ class Runtime:
     sessions: sessionmaker[Session]
     broker: "Broker | None" = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _pool: Any = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, broker: "Broker | None" = None) -> "Runtime":
         engine = make_engine(settings.store.url)
         return cls(settings=settings, engine=engine, sessions=make_sessions(engine), broker=broker)
 
+    def prepare_pool(self):  # type: ignore[no-untyped-def]
+        """The process pool for the pure work of large batches, if `[ingest] processes` > 1."""
+        if self.settings.ingest.processes < 2:
+            return None
+        with self._lock:
+            if self._pool is None:
+                from ingest.prepare import make_pool, warm
+
+                self._pool = make_pool(self.settings, self.settings.ingest.processes)
+                warm(self._pool)
+            return self._pool
+
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
         self.engine.dispose()
 
 

@@ -130,6 +130,11 @@ class MailboxSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    processes: int = 0  # > 1: a pool of processes normalises and routes large batches
+
+
+@dataclass(frozen=True)
 class ImapSettings:
     ssl_stale_minutes: int = 10  # `intake status` warns when the SSL box is not polled longer
     lock_ttl_seconds: int = 120
@@ -173,6 +178,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     categorize: CategorizeSettings = field(default_factory=CategorizeSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     acknowledge: AcknowledgeSettings = field(default_factory=AcknowledgeSettings)
     unit: tuple[UnitSettings, ...] = ()

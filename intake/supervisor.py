@@ -64,6 +64,7 @@ class Supervisor:
         self.runtime.broker = make_broker(settings, url)
         declare_queues(self.runtime.broker, settings)
         runtime.install(self.runtime)
+        self.runtime.prepare_pool()  # started now, so the first big batch does not wait
         self.broker_url = url
         self.workers = self._spawn_workers()
         self.reconciler = ReconcilerThread(self.runtime, settings.broker.reconcile_every_seconds)

@@ -5,9 +5,9 @@ HTML alternatives, quoted history, legacy charsets, some attachments. Determinis
 from __future__ import annotations
 
 import base64
-from email.header import Header
 import random
 from datetime import datetime, timedelta, timezone
+from email.header import Header
 from email.utils import format_datetime
 
 SUBJECTS = [

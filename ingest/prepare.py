@@ -1,0 +1,113 @@
+"""The pure part of processing a raw item: normalise it, and categorise and route it.
+
+No I/O here, so it can run in this process or, for the large batches of a first import, in a
+pool of processes on the other cores (`[ingest] processes`). Failures come back as values, not
+exceptions, so a pool never loses the others' results to one bad item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.channels import channel as channel_spec
+from intake.errors import IntakeError, PermanentError
+from intake.schema import Complaint, RawMessage, RoutingDecision
+from intake.settings import Settings
+from routing.route import route
+
+POOL_MIN_BATCH = 16  # smaller batches are not worth the trip to another process
+
+
+@dataclass(frozen=True)
+class Prepared:
+    normalized: Any  # normalize.NormalizedEmail
+    complaint: Complaint
+    decision: RoutingDecision | None  # None for auto-submitted mail
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Why an item could not be prepared; `permanent` when it is the input's fault."""
+
+    error: str
+    permanent: bool
+    trace: str
+
+
+class PreparationFailed(IntakeError):
+    def __init__(self, failed: Failed) -> None:
+        super().__init__(failed.error)
+        self.failed = failed
+
+
+class PreparationRejected(PreparationFailed, PermanentError):
+    """The input itself is at fault (not an e-mail, …): recorded, not retried."""
+
+
+def prepare(raw: RawMessage, settings: Settings) -> Prepared | Failed:
+    """Normalise and route one raw item; a failure is returned, never raised."""
+    try:
+        normalized = channel_spec(raw.channel).normalizer(raw, settings)
+        complaint = dataclasses.replace(
+            normalized.complaint, channel=raw.channel, source_id=raw.source_id,
+            received_at=raw.received_at,
+        )
+        decision = None if complaint.auto_submitted else route(
+            complaint.subject, complaint.body, complaint.channel, settings)
+        return Prepared(normalized, complaint, decision)
+    except Exception as exc:
+        return Failed(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentError),
+                      traceback.format_exc())
+
+
+def as_exception(failed: Failed) -> PreparationFailed:
+    return (PreparationRejected if failed.permanent else PreparationFailed)(failed)
+
+
+def prepare_many(raws: Sequence[RawMessage], settings: Settings,
+                 pool: ProcessPoolExecutor | None = None) -> list[Prepared | Failed]:
+    """Prepare `raws` in order, on the pool when there is one and the batch is large."""
+    if pool is None or len(raws) < POOL_MIN_BATCH:
+        return [prepare(raw, settings) for raw in raws]
+    chunk = max(1, len(raws) // (4 * (pool._max_workers or 1)))
+    return list(pool.map(_prepare_in_worker, raws, chunksize=chunk))
+
+
+_worker_settings: Settings | None = None
+
+
+def make_pool(settings: Settings, processes: int) -> ProcessPoolExecutor:
+    """Worker processes started fresh (forkserver): safe from a threaded daemon."""
+    return ProcessPoolExecutor(
+        max_workers=processes, mp_context=multiprocessing.get_context("forkserver"),
+        initializer=_init_worker, initargs=(settings,),
+    )
+
+
+def warm(pool: ProcessPoolExecutor) -> None:
+    """Start every worker now (imports, the categoriser's model), not on the first batch."""
+    workers = pool._max_workers or 1
+    list(pool.map(_warm_worker, range(workers * 2), chunksize=1))
+
+
+def _warm_worker(_: int) -> bool:
+    from routing.model import default_model
+
+    default_model()
+    return True
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker_settings
+    _worker_settings = settings
+
+
+def _prepare_in_worker(raw: RawMessage) -> Prepared | Failed:
+    assert _worker_settings is not None
+    return prepare(raw, _worker_settings)
