@@ -328,3 +328,21 @@ def test_one_item_the_database_refuses_does_not_fail_its_batch(system, monkeypat
     with rt.sessions() as session:
         failed = session.get(RawMessageRow, outcomes[1].raw_id)
         assert failed.status == "failed" and "product" in failed.error
+
+
+def test_a_pool_of_processes_prepares_large_batches_alike(tmp_path, store_url, make_runtime):
+    settings = make_settings(tmp_path, store={"url": store_url}, ingest={"processes": 2})
+    rt = make_runtime(settings)
+    template = (MAILS / "plain_tr.eml").read_bytes()
+    raws = [raw_from_bytes(template.replace(b"plain-tr-0001@", f"pool-{n}@".encode()))
+            for n in range(20)]
+    raws.append(raw_from_bytes(b"\x00\x01 junk, not a mail"))
+    outcomes = pipeline.ingest_batch(rt, raws)
+    assert rt.prepare_pool() is not None
+    assert [o.status for o in outcomes] == ["created"] * 20 + ["failed"]
+    assert outcomes[-1].error.startswith("NotAnEmail: ")
+    with rt.sessions() as session:
+        products = set(session.scalars(select(ComplaintRow.product)))
+        failed = session.get(RawMessageRow, outcomes[-1].raw_id)
+    assert products == {"nes"}
+    assert failed.status == "failed" and failed.error.startswith("NotAnEmail: ")
