@@ -103,32 +103,46 @@ def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome
     failures: list[tuple[int, Exception]] = []
     with runtime.sessions.begin() as session:
         rows = _load(session, raw_ids, outcomes)
-        fresh, later = [], []
+        fresh: list[records.Prepared] = []
+        later: list[records.Prepared] = []
         for item in _prepare_all(runtime, rows, failures):
-            try:
-                outcome = _settle(session, runtime, item)
-            except Exception as exc:
-                failures.append((item.row.id, exc))
-                continue
+            outcome = _settle_safely(session, runtime, item, failures)
             if outcome is not None:
                 outcomes[item.row.id] = outcome
+            elif item.row.id in dict(failures):
+                continue
             elif _twin_in(fresh, item):
                 later.append(item)  # the same mail twice in one batch: settled once created
             else:
                 fresh.append(item)
         created = records.create_complaints(session, runtime, fresh, failures)
+        for item in later:
+            outcome = _settle_safely(session, runtime, item, failures)
+            if outcome is not None:
+                outcomes[item.row.id] = outcome
+            elif item.row.id not in dict(failures):  # its twin failed: it stands on its own
+                created += records.create_complaints(session, runtime, [item], failures)
         for done in created:
             outcomes[done.raw_id] = Outcome(done.raw_id, "created", done.complaint_id,
                                             done.reference)
-        for item in later:
-            outcomes[item.row.id] = _settle(session, runtime, item) or Outcome(
-                item.row.id, "failed", error="copy of a complaint that failed")
-    for raw_id, exc in failures:
-        outcomes[raw_id] = _record_failure(runtime, raw_id, exc)
+    for raw_id, error in failures:
+        outcomes[raw_id] = _record_failure(runtime, raw_id, error)
     jobs.dispatch(runtime, [(c.complaint_id, c.queue, True, c.ack_pending) for c in created])
     jobs.dispatch_followups(runtime, [(o.raw_id, o.forward_queue) for o in outcomes.values()
                                       if o.forward_queue])
     return outcomes
+
+
+def _settle_safely(session: Session, runtime: Runtime, item: records.Prepared,
+                   failures: list[tuple[int, Exception]]) -> Outcome | None:
+    """`_settle` in a savepoint: a failure is the item's alone (PostgreSQL would otherwise
+    abort the whole batch's transaction)."""
+    try:
+        with session.begin_nested():
+            return _settle(session, runtime, item)
+    except Exception as exc:
+        failures.append((item.row.id, exc))
+        return None
 
 
 def _load(session: Session, raw_ids: Sequence[int], outcomes: dict) -> list[RawMessageRow]:
