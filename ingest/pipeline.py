@@ -22,7 +22,7 @@ from intake.runtime import Runtime
 from intake.schema import Complaint, RawMessage
 from routing.clocks import first_answer_due
 from store import repo
-from store.models import ComplaintRow, RawMessageRow
+from store.models import ComplaintRow, OutboundMessageRow, RawMessageRow
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,13 @@ def _settle(session: Session, runtime: Runtime, item: records.Prepared) -> Outco
                        channel=row.channel, mailbox=row.mailbox)
         _apply_stricter_clock(session, runtime, twin, complaint)
         return Outcome(row.id, "duplicate", twin.id, twin.reference)
-    existing = _complaint_by_reference(session, complaint.ticket_ref)
+    if normalized.replaces:
+        edited = _complaint_by_source(session, row.channel, normalized.replaces)
+        if edited is not None:
+            return _record_edit(session, row, edited, complaint)
+    existing = (_complaint_by_reference(session, complaint.ticket_ref)
+                or _complaint_answered(session, normalized)
+                or _open_in_thread(session, normalized.thread_key))
     if existing is not None:
         return _record_followup(session, runtime, row, existing, complaint)
     return None
@@ -283,6 +289,50 @@ def _complaint_by_reference(session: Session, reference: str | None) -> Complain
     return session.scalars(
         select(ComplaintRow).where(ComplaintRow.reference == reference)
     ).one_or_none()
+
+
+OPEN = ("received", "acknowledged", "assessed", "assigned", "investigating")
+
+
+def _complaint_answered(session: Session, normalized) -> ComplaintRow | None:  # type: ignore[no-untyped-def]
+    """The complaint of one of our outgoing messages that this one replies to."""
+    ids = [i for i in (*normalized.in_reply_to, *normalized.references) if i]
+    if not ids:
+        return None
+    return session.scalars(
+        select(ComplaintRow).join(OutboundMessageRow,
+                                  OutboundMessageRow.complaint_id == ComplaintRow.id)
+        .where(OutboundMessageRow.message_id.in_(ids)).limit(1)
+    ).first()
+
+
+def _open_in_thread(session: Session, thread_key: str | None) -> ComplaintRow | None:
+    """The latest open complaint of a conversation (a chat) that a new message continues."""
+    if not thread_key:
+        return None
+    return session.scalars(
+        select(ComplaintRow).where(ComplaintRow.thread_key == thread_key,
+                                   ComplaintRow.status.in_(OPEN))
+        .order_by(ComplaintRow.id.desc()).limit(1)
+    ).first()
+
+
+def _complaint_by_source(session: Session, channel: str, source_id: str) -> ComplaintRow | None:
+    return session.scalars(select(ComplaintRow).where(
+        ComplaintRow.channel == channel, ComplaintRow.source_id == source_id)).first()
+
+
+def _record_edit(session: Session, row: RawMessageRow, edited: ComplaintRow,
+                 complaint: Complaint) -> Outcome:
+    """An edited message updates its complaint; the unit gets the new text as a follow-up."""
+    repo.add_event(session, "edited", complaint_id=edited.id, raw_message_id=row.id,
+                   previous_body=edited.body[:2000])
+    edited.body, edited.subject = complaint.body, complaint.subject or edited.subject
+    row.status, row.complaint_id = "processed", edited.id
+    row.forward_state = "pending" if edited.delivery_state == "sent" else "not_needed"
+    log.info("raw %s: edits %s", row.id, edited.reference)
+    return Outcome(row.id, "followup", edited.id, edited.reference,
+                   forward_queue=edited.queue if row.forward_state == "pending" else None)
 
 
 def _reference_of(session: Session, complaint_id: int | None) -> str | None:

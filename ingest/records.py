@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from ingest.channels import channel as channel_spec
 from intake.runtime import Runtime
 from intake.schema import Complaint, RoutingDecision
 from routing.clocks import first_answer_due
@@ -125,12 +126,15 @@ def _complaint_values(runtime: Runtime, item: Prepared, reference: str,
         "complainant_handle": person.handle, "subject": complaint.subject,
         "body": complaint.body, "language": complaint.language,
         "message_id": item.normalized.message_id, "ticket_ref": complaint.ticket_ref,
+        "thread_key": item.normalized.thread_key,
         "auto_submitted": False, "product": decision.product, "kind": decision.kind,
         "unit": decision.unit, "queue": decision.queue, "status": "assigned",
         "due_at": first_answer_due(complaint.received_at, complaint.channel,
                                    ssl_hours=settings.clock.ssl_answer_hours,
                                    tz=settings.clock.timezone),
-        "delivery_state": "pending", "ack_state": "pending" if person.email else "no_address",
+        "delivery_state": "pending",
+        "ack_state": "pending" if person.email or channel_spec(complaint.channel).acknowledge
+        else "no_address",
         "created_at": now,
     }
 

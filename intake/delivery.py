@@ -9,6 +9,7 @@ temporarily failed (claim released, the queue retries with backoff).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -16,12 +17,13 @@ from email.message import EmailMessage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ingest.channels import AckRequest
 from ingest.channels import channel as channel_spec
 from intake import compose, smtp
 from intake.errors import PermanentError
-from intake.privacy import mask_email
+from intake.privacy import mask
 from intake.runtime import Runtime
-from intake.schema import RawMessage
+from intake.schema import Complainant, RawMessage
 from store import repo
 from store.models import (
     AttachmentRow,
@@ -42,11 +44,12 @@ class Suppressed(PermanentError):
 
 @dataclass(frozen=True)
 class Outgoing:
-    message: EmailMessage
+    message: EmailMessage | None  # an e-mail, or None when `send` answers on another channel
     recipient: str
     purpose: str  # "ticket" | "ack" | "followup"
     complaint_id: int
     reference: str
+    send: Callable[[], str] | None = None  # sends on the complainant's channel, returns its id
 
 
 def deliver_ticket(runtime: Runtime, complaint_id: int) -> bool:
@@ -80,7 +83,7 @@ def _run(runtime: Runtime, row_id: int, job: str) -> bool:
             return False
         raise problem
     try:
-        smtp.send(runtime.settings.smtp, out.message, [out.recipient])
+        sent_id = _send(runtime, out)
     except PermanentError as exc:
         _finish(runtime, row_id, job, out, exc)
         log.warning("%s: %s failed for good: %s", out.reference, out.purpose, exc)
@@ -89,13 +92,21 @@ def _run(runtime: Runtime, row_id: int, job: str) -> bool:
         with runtime.sessions.begin() as session:
             repo.release(session, row_id, job)
         raise
-    _finish(runtime, row_id, job, out, None)
-    log.info("%s: %s sent to %s", out.reference, out.purpose, mask_email(out.recipient))
+    _finish(runtime, row_id, job, out, None, sent_id)
+    log.info("%s: %s sent to %s", out.reference, out.purpose, mask(out.recipient))
     return True
 
 
+def _send(runtime: Runtime, out: Outgoing) -> str:
+    """Send by e-mail, or on the complainant's channel; the id of what was sent."""
+    if out.send is not None:
+        return out.send()
+    smtp.send(runtime.settings.smtp, out.message, [out.recipient])
+    return str(out.message["Message-ID"])
+
+
 def _finish(runtime: Runtime, row_id: int, job: str, out: Outgoing | None,
-            problem: PermanentError | None) -> None:
+            problem: PermanentError | None, sent_id: str = "") -> None:
     """Record the outcome on the row and in the complaint's event log."""
     state = "sent" if problem is None else (
         "suppressed" if isinstance(problem, Suppressed) else "failed")
@@ -116,13 +127,13 @@ def _finish(runtime: Runtime, row_id: int, job: str, out: Outgoing | None,
             complaint.delivered_at = now
         elif job == "ack":
             complaint.acknowledged_at = now
-        message_id = str(out.message["Message-ID"])
+        message_id = sent_id
         session.add(OutboundMessageRow(
             complaint_id=complaint_id, purpose=out.purpose, message_id=message_id.strip("<>"),
             recipient=out.recipient, sent_at=now,
         ))
         repo.add_event(session, EVENTS[job], complaint_id=complaint_id, actor="worker",
-                       message_id=message_id, to=mask_email(out.recipient))
+                       message_id=message_id, to=mask(out.recipient))
 
 
 EVENTS = {"delivery": "delivered", "ack": "acknowledged", "followup": "followup_forwarded"}
@@ -142,13 +153,31 @@ def _ticket(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
 
 def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
     row = session.get(ComplaintRow, complaint_id)
-    if row.auto_submitted or not row.complainant_email:
-        raise PermanentError("nothing to acknowledge: auto-submitted or no address")
+    if row.auto_submitted:
+        raise PermanentError("auto-submitted mail is never acknowledged")
+    spec = channel_spec(row.channel)
+    if spec.acknowledge is not None:  # on the complainant's own channel
+        request = _ack_request(session, row)
+        recipient = row.complainant_handle or row.complainant_email or row.source_id
+        return Outgoing(None, recipient, "ack", row.id, row.reference,
+                        send=lambda: spec.acknowledge(runtime, request))
+    if not row.complainant_email:
+        raise PermanentError("nothing to acknowledge to: no address")
     cap = runtime.settings.acknowledge.max_per_address_per_day
     if _automatic_mails_today(session, row.complainant_email) >= cap:
         raise Suppressed(f"{cap} automatic mails to this address in the last 24 hours")
     message = compose.ack_mail(_view(session, row, row.unit), runtime.settings)
     return Outgoing(message, row.complainant_email, "ack", row.id, row.reference)
+
+
+def _ack_request(session: Session, row: ComplaintRow) -> AckRequest:
+    raw = session.get(RawMessageRow, row.raw_message_id)
+    return AckRequest(
+        reference=row.reference, channel=row.channel, source_id=row.source_id,
+        complainant=Complainant(row.complainant_name, row.complainant_email,
+                                row.complainant_phone, row.complainant_handle),
+        subject=row.subject, language=row.language, transport=dict(raw.transport or {}),
+    )
 
 
 def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:

@@ -64,6 +64,7 @@ class ReferenceSettings:
 @dataclass(frozen=True)
 class HttpSettings:
     listen: str = "127.0.0.1:8080"
+    enabled: bool = True  # `intake run` serves the web form, the API and the webhooks
 
 
 @dataclass(frozen=True)
@@ -150,22 +151,44 @@ class AcknowledgeSettings:
 
 @dataclass(frozen=True)
 class TelegramSettings:
-    mode: str = "polling"
+    enabled: bool = False
+    mode: str = "polling"  # "polling" | "webhook"
     token_env: str = ""
     webhook_secret_env: str = ""
-    base_url: str = ""
+    base_url: str = ""  # empty: the public Bot API; else e.g. http://host:port/bot
+    poll_timeout_seconds: int = 30  # long polling of getUpdates
+    timeout_seconds: float = 60.0
+    kvkk_notice: str = ""  # the KVKK aydınlatma metni sent with /start
 
 
 @dataclass(frozen=True)
 class TwitterSettings:
+    enabled: bool = False
     user_id: str = ""
     bearer_token_env: str = ""
-    api_base: str = ""
+    consumer_key_env: str = ""  # OAuth 1.0a user context, for replies and DMs
+    consumer_secret_env: str = ""
+    access_token_env: str = ""
+    access_token_secret_env: str = ""
+    api_base: str = ""  # empty: the public API; else a gateway/proxy
+    poll_interval_seconds: int = 60
+    direct_messages: bool = True  # where the access tier allows them
+    timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
 class WebformSettings:
-    secret_env: str = ""
+    secret_env: str = ""  # HMAC-SHA256 key: X-Intake-Signature: sha256=<hex of the raw body>
+    form_token_env: str = ""  # per-form token for a plain HTML form (with a honeypot field)
+    honeypot_field: str = "website"
+    max_body_bytes: int = 10 * 2**20
+    rate_limit_per_minute: int = 10  # per client address
+
+
+@dataclass(frozen=True)
+class ApiTokenSettings:
+    name: str  # the operator or system the token belongs to (recorded on each entry)
+    token_env: str
 
 
 @dataclass(frozen=True)
@@ -187,6 +210,7 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     twitter: TwitterSettings = field(default_factory=TwitterSettings)
     webform: WebformSettings = field(default_factory=WebformSettings)
+    api_token: tuple[ApiTokenSettings, ...] = ()
     source: str = "(built-in defaults)"
 
     def unit_for(self, product: str) -> UnitSettings:
@@ -266,6 +290,8 @@ def validate(settings: Settings) -> None:
     missing = [p for p in PRODUCTS if p not in owners] if settings.unit else []
     if missing:
         raise ConfigError(f"unit: no unit takes products {missing}")
+    if settings.telegram.mode not in ("polling", "webhook"):
+        raise ConfigError("telegram.mode: must be 'polling' or 'webhook'")
     names = [box.name for box in settings.mailbox]
     if len(names) != len(set(names)):
         raise ConfigError("mailbox: names must be unique")

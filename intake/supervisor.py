@@ -15,8 +15,10 @@ import sys
 import threading
 from pathlib import Path
 
+from ingest.channels import all_channels
 from ingest.poller import start_pollers
 from ingest.reconciler import ReconcilerThread
+from ingest.webhooks import HttpServer
 from intake import bundled_redis, runtime
 from intake.broker import declare_queues, make_broker
 from intake.errors import ConfigError
@@ -37,6 +39,7 @@ class Supervisor:
         self.workers: subprocess.Popen[bytes] | None = None
         self.reconciler: ReconcilerThread | None = None
         self.pollers: list[threading.Thread] = []
+        self.http: HttpServer | None = None
         self.runtime: Runtime | None = None
 
     def run(self) -> int:
@@ -70,6 +73,12 @@ class Supervisor:
         self.reconciler = ReconcilerThread(self.runtime, settings.broker.reconcile_every_seconds)
         self.reconciler.start()
         self.pollers = start_pollers(self.runtime, self.stopping)
+        for spec in all_channels():
+            if spec.pollers is not None:
+                self.pollers += spec.pollers(self.runtime, self.stopping)
+        if settings.http.enabled:
+            self.http = HttpServer(self.runtime)
+            self.http.start()
         print(banner(settings, url), flush=True)
 
     def _spawn_workers(self) -> subprocess.Popen[bytes]:
@@ -104,6 +113,9 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.stopping.set()
+        if self.http is not None:
+            self.http.stop()
+            self.http.join(timeout=15)
         for thread in self.pollers:
             thread.join(timeout=30)
         if self.reconciler is not None:
@@ -140,6 +152,7 @@ def banner(settings: Settings, broker_url: str) -> str:
         f"  broker: {broker_url}",
         f"  units:  {units}",
         f"  polled: {', '.join(b.name for b in settings.mailbox if b.enabled) or 'no mailbox enabled'}",
+        f"  http:   {'http://' + settings.http.listen if settings.http.enabled else 'off'}",
         f"  mail:   {'SMTP ' + settings.smtp.host if settings.smtp.host else 'written to ' + settings.smtp.outbox_dir}",
         "Feed it mail from another terminal:  intake inject path/to/mail.eml",
         "            (SSL problem address):   intake inject --mailbox ssl path/to/mail.eml",

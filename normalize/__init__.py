@@ -5,6 +5,6 @@ plus attachment bytes, thread ids and the notes of every repair made); see `mail
 """
 
 from normalize.mail import normalize_email
-from normalize.records import EmailLimits, NormalizedEmail, RefusedAttachment
+from normalize.records import EmailLimits, Normalized, NormalizedEmail, RefusedAttachment
 
-__all__ = ["EmailLimits", "NormalizedEmail", "RefusedAttachment", "normalize_email"]
+__all__ = ["EmailLimits", "Normalized", "NormalizedEmail", "RefusedAttachment", "normalize_email"]

@@ -51,3 +51,11 @@ class NormalizedEmail:
     auto_reason: str | None  # why auto_submitted is true, e.g. "Auto-Submitted: auto-replied"
     refused_attachments: tuple[RefusedAttachment, ...]
     notes: tuple[str, ...]  # repairs done: "charset windows-1254 assumed", "body truncated"
+    # Threading beyond e-mail: a conversation key (e.g. "telegram:chat:42") whose open
+    # complaint a new message continues, and the source_id of a message this one edits.
+    thread_key: str | None = None
+    replaces: str | None = None
+
+
+# Every channel's normaliser returns this record; e-mail simply fills the most fields.
+Normalized = NormalizedEmail

@@ -99,6 +99,8 @@ class ComplaintRow(Base):
     language: Mapped[str] = mapped_column(String(8))
     message_id: Mapped[str | None] = mapped_column(String(998))
     ticket_ref: Mapped[str | None] = mapped_column(String(32))
+    # A conversation a later message continues while the complaint is open ("telegram:chat:42").
+    thread_key: Mapped[str | None] = mapped_column(String(128), index=True)
     auto_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
     product: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, free_port
 
 pytestmark = pytest.mark.system
 INTAKE = [sys.executable, "-m", "intake.cli"]
@@ -26,6 +26,7 @@ def write_config(tmp_path: Path, smtp_port: int | None) -> Path:
     text = text.replace('state_dir = "var"', f'state_dir = "{tmp_path}/state"')
     text = text.replace('outbox_dir = "var/outbox"', f'outbox_dir = "{tmp_path}/outbox"')
     text = text.replace("reconcile_every_seconds = 60", "reconcile_every_seconds = 2")
+    text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{free_port()}"')
     if smtp_port:
         text = text.replace('host = ""\nport = 25', f'host = "127.0.0.1"\nport = {smtp_port}')
     path = tmp_path / "settings.toml"

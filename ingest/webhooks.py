@@ -1,0 +1,63 @@
+"""The HTTP receiver: one Starlette app under uvicorn for every push channel.
+
+Each channel contributes its routes (the web form, Telegram's webhook, the desk API); the
+handlers check the request cheaply at the edge and hand a `RawMessage` to the pipeline, which
+stores it before anything else. `/healthz` answers for load balancers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ingest.channels import all_channels
+from intake.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def make_app(runtime: Runtime) -> Starlette:
+    """The app with every registered channel's routes."""
+    routes = [Route("/healthz", _health, methods=["GET"])]
+    for spec in all_channels():
+        if spec.routes is not None:
+            routes += spec.routes(runtime)
+    app = Starlette(routes=routes)
+    app.state.runtime = runtime
+    return app
+
+
+async def _health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class HttpServer(threading.Thread):
+    """uvicorn in a thread of `intake run`; `stop()` lets requests in flight finish."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(name="http", daemon=True)
+        host, port = parse_listen(runtime.settings.http.listen)
+        config = uvicorn.Config(make_app(runtime), host=host, port=port, log_level="warning",
+                                lifespan="off", access_log=False, timeout_graceful_shutdown=10)
+        self.server = uvicorn.Server(config)
+
+    def run(self) -> None:
+        self.server.run()
+
+    @property
+    def started(self) -> bool:
+        return self.server.started
+
+    def stop(self) -> None:
+        self.server.should_exit = True
