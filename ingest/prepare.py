@@ -17,7 +17,7 @@ from typing import Any
 
 from ingest.channels import channel as channel_spec
 from intake.errors import IntakeError, PermanentError
-from intake.schema import Complaint, RawMessage, RoutingDecision
+from intake.schema import PRODUCTS, Complaint, RawMessage, RoutingDecision
 from intake.settings import Settings
 from routing.route import route
 
@@ -60,10 +60,22 @@ def prepare(raw: RawMessage, settings: Settings) -> Prepared | Failed:
         )
         decision = None if complaint.auto_submitted else route(
             complaint.subject, complaint.body, complaint.channel, settings)
+        if decision is not None and complaint.product in PRODUCTS:
+            decision = with_product_hint(decision, complaint.product, settings)
         return Prepared(normalized, complaint, decision)
     except Exception as exc:
         return Failed(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentError),
                       traceback.format_exc())
+
+
+def with_product_hint(decision: RoutingDecision, product: str,
+                      settings: Settings) -> RoutingDecision:
+    """A product the complainant chose (a web form's menu) outranks the categoriser."""
+    if product == decision.product:
+        return decision
+    unit = settings.unit_for(product)
+    return dataclasses.replace(decision, product=product, unit=unit.code, queue=unit.queue,
+                               confidence=1.0, decided_by=f"hint:{product}")
 
 
 def as_exception(failed: Failed) -> PreparationFailed:
