@@ -37,6 +37,7 @@ def collect(runtime: Runtime) -> dict[str, Any]:
             ),
         }
         report["mailboxes"] = mailbox_health(session, runtime)
+        report["channels"] = channel_health(session, runtime)
     report["broker"] = broker_url(runtime.settings)
     report["queues"] = queue_depths(runtime)
     return report
@@ -71,6 +72,22 @@ def mailbox_health(session, runtime: Runtime) -> list[dict[str, Any]]:  # type: 
                 "warning": (f"SSL problem box not polled successfully for over "
                             f"{settings.imap.ssl_stale_minutes} minutes") if stale else None,
             })
+    return health
+
+
+def channel_health(session, runtime: Runtime) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Polled channels other than mailboxes (Telegram updates, X mentions and DMs)."""
+    boxes = {box.name for box in runtime.settings.mailbox}
+    health = []
+    for row in session.scalars(select(PollStatusRow).order_by(PollStatusRow.mailbox)):
+        if row.mailbox in boxes:
+            continue
+        health.append({
+            "channel": row.channel, "feed": f"{row.mailbox}/{row.folder}",
+            "last_success_at": row.last_success_at.isoformat() if row.last_success_at else None,
+            "consecutive_failures": row.consecutive_failures,
+            "last_error": row.last_error if row.consecutive_failures else None,
+        })
     return health
 
 
@@ -117,6 +134,14 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  last error: {box['last_error']}")
         if box["warning"]:
             lines.append(f"  WARNING: {box['warning']}")
+    for feed in report["channels"]:
+        lines.append(
+            f"channel {feed['feed']} ({feed['channel']}): last good poll "
+            f"{feed['last_success_at'] or 'never'}, consecutive failures "
+            f"{feed['consecutive_failures']}"
+        )
+        if feed["last_error"]:
+            lines.append(f"  last error: {feed['last_error']}")
     lines.append("")
     for title in ("complaints", "delivery", "acknowledgement", "raw_messages"):
         counts = report[title] or {"-": 0}

@@ -98,6 +98,7 @@ class Supervisor:
 
     def _watch(self) -> None:
         restarts = 0
+        http_reported = False
         while not self.stopping.wait(1.0):
             if self.workers is not None and self.workers.poll() is not None:
                 restarts += 1
@@ -107,6 +108,10 @@ class Supervisor:
                 if self.stopping.wait(delay):
                     break
                 self.workers = self._spawn_workers()
+            if self.http is not None and not self.http.is_alive() and not http_reported:
+                http_reported = True  # e.g. the port is taken; the other channels go on
+                log.error("HTTP server on %s is not running; web form and webhooks are down",
+                          self.settings.http.listen)
             if self.redis is not None and self.redis.process and self.redis.process.poll() is not None:
                 log.error("bundled Redis died; stopping (the store keeps every complaint)")
                 break
