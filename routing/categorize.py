@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from intake.schema import RuleHit
-from routing.matcher import match_rules
-from routing.model import Model, default_model, extract_features, predict_proba
+from routing.matcher import match_folded
+from routing.model import Model, default_model, folded_features, predict_both
 from routing.rules import RuleSpec, load_default_rules
+from routing.textnorm import fold
 
 BETA = 1.0  # how many nats one unit of rule weight is worth against the model
 MODEL_TOP = 3  # model scores recorded in the hits
@@ -95,11 +96,11 @@ def categorize(
 ) -> Categorisation:
     """Product and kind of one message; `rules=None` means the shipped default table."""
     model = model or default_model()
-    text = text[:MAX_TEXT_CHARS]
-    hits = match_rules(load_default_rules() if rules is None else rules, subject, text)
-    features = extract_features(subject, text)
-    product_proba = predict_proba(model.product, features)
-    kind_proba = predict_proba(model.kind, features)
+    folded_subject, folded_text = fold(subject), fold(text[:MAX_TEXT_CHARS])  # folded once
+    rules = load_default_rules() if rules is None else rules
+    hits = match_folded(rules, folded_subject, folded_text)
+    features = folded_features(folded_subject, folded_text)
+    product_proba, kind_proba = predict_both(model, features)
     products = combine(product_proba, tally_votes(hits, "product"))
     kinds = combine(kind_proba, tally_votes(hits, "kind"))
     product, confidence, decided_by = decide_product(products, hits, channel, min_confidence)

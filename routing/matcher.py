@@ -3,6 +3,12 @@
 All keywords of a table become one regex over folded text, longest keyword first, so at any
 position the most specific keyword wins and matches never overlap ("mobil imza" consumes its
 "imza"). Keywords are word prefixes unless they end in "$". Each hit is a `RuleHit`.
+
+The keyword regex is scanned by `finditer` in C. It tries words only where they start
+(`(?<!\\w)`), dispatches on the first letter, then tries that letter's keywords in the table's
+longest-first order; an empty group closes each keyword, so `match.lastindex` names it.
+A rule pattern is scanned only when the message holds one of its required literals
+(`routing.literals`): without them it cannot match, and most patterns miss most messages.
 """
 
 from __future__ import annotations
@@ -13,12 +19,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from intake.schema import RuleHit
+from routing.literals import Literals, may_match, required_literals
 from routing.rules import RuleSpec
 from routing.textnorm import fold
 
 SUBJECT_FACTOR = 2  # a match in the subject counts this many times: it names the topic
 MAX_COUNT = 4  # more matches than this add nothing: long mails repeat their words
-_WORD_STARTS = re.compile(r"\b\w")
 
 
 @dataclass(frozen=True)
@@ -26,9 +32,10 @@ class CompiledRules:
     """A rule table ready to match: the specs, one keyword regex, each rule's patterns."""
 
     specs: tuple[RuleSpec, ...]
-    # first letter → (regex of the keywords starting with it, group → (rule index, keyword))
-    keywords: dict[str, tuple[re.Pattern[str], tuple[tuple[int, str], ...]]]
-    patterns: tuple[tuple[int, re.Pattern[str]], ...]
+    scanner: re.Pattern[str]  # every keyword; group n closes keyword n (1-based)
+    keywords: tuple[tuple[int, str], ...]  # keyword n - 1 → (rule index, keyword)
+    # (rule index, pattern, strings one of which every match contains, or None)
+    patterns: tuple[tuple[int, re.Pattern[str], Literals | None], ...]
 
 
 def keyword_regex(keyword: str) -> str:
@@ -53,70 +60,110 @@ def collect_keywords(specs: Sequence[RuleSpec]) -> list[tuple[str, int, str]]:
     return found
 
 
-def group_keywords(keywords: list[tuple[str, int, str]]) -> dict:
-    """One regex per first letter: a message is scanned only at word starts, and each start
-    tries only the keywords that begin with its letter (one big alternation is 100× slower)."""
-    groups: dict[str, list[tuple[str, int, str]]] = {}
+def first_letter(keyword: str) -> str:
+    """The letter a keyword's matches start with: the first word character of its fold."""
+    return re.search(r"\w", fold(keyword)).group(0)  # type: ignore[union-attr]
+
+
+def build_scanner(keywords: list[tuple[str, int, str]]) -> tuple[re.Pattern[str], tuple]:
+    """One regex for all keywords and the (rule index, keyword) each of its groups closes.
+
+    `(?<!\\w)(?:a(?:…()|…())|b(?:…())|…)`: at a word start, the branch of the first letter
+    tries that letter's keywords in the given (longest-first) order and the first that
+    matches wins, exactly as one alternation per letter would. Branches of different
+    letters never compete, so their order does not matter; a branch that starts with a
+    literal is skipped by the regex engine in one comparison.
+    """
+    by_letter: dict[str, list[tuple[str, int, str]]] = {}
     for item in keywords:
-        first_letter = re.search(r"\w", fold(item[2])).group(0)  # type: ignore[union-attr]
-        groups.setdefault(first_letter, []).append(item)
-    return {
-        letter: (
-            re.compile("|".join(f"({source})" for source, _, _ in items)),
-            tuple((index, keyword) for _, index, keyword in items),
-        )
-        for letter, items in groups.items()
-    }
+        by_letter.setdefault(first_letter(item[2]), []).append(item)
+    branches, found = [], []
+    for letter, items in by_letter.items():
+        head = re.escape(letter)
+        tails = []
+        for source, index, keyword in items:
+            assert source.startswith(head), (keyword, source)
+            tails.append(source[len(head):] + "()")
+            found.append((index, keyword))
+        branches.append(f"{head}(?:{'|'.join(tails)})")
+    if not branches:
+        return re.compile("(?!)"), ()  # a table of patterns only: never matches
+    return re.compile(rf"(?<!\w)(?:{'|'.join(branches)})"), tuple(found)
 
 
 @lru_cache(maxsize=16)
 def compile_rules(specs: tuple[RuleSpec, ...]) -> CompiledRules:
     """Compile a rule table (cached: tables are immutable tuples of frozen specs)."""
+    scanner, keywords = build_scanner(collect_keywords(specs))
     return CompiledRules(
         specs=specs,
-        keywords=group_keywords(collect_keywords(specs)),
+        scanner=scanner,
+        keywords=keywords,
         patterns=tuple(
-            (index, re.compile(pattern))
+            (index, re.compile(pattern), required_literals(pattern))
             for index, spec in enumerate(specs)
             for pattern in spec.patterns
         ),
     )
 
 
+_last_compiled: tuple[object, CompiledRules | None] = (None, None)
+
+
+def compiled_for(specs: Sequence[RuleSpec]) -> CompiledRules:
+    """`compile_rules(tuple(specs))`, without even hashing the table when `specs` is the
+    very tuple compiled last (the shipped table, every time: hashing it costs ~20 µs)."""
+    global _last_compiled
+    last_specs, last = _last_compiled
+    if last is not None and specs is last_specs:
+        return last
+    compiled = compile_rules(tuple(specs))
+    if isinstance(specs, tuple):  # immutable, so the same object is the same table
+        _last_compiled = (specs, compiled)
+    return compiled
+
+
+def record(counts: dict, index: int, matched: str, in_subject: bool) -> None:
+    """Count one match of rule `index` (twice in the subject) and note what it matched."""
+    entry = counts.get(index)
+    if entry is None:
+        counts[index] = [SUBJECT_FACTOR if in_subject else 1, [matched]]
+        return
+    entry[0] += SUBJECT_FACTOR if in_subject else 1
+    if matched not in entry[1]:
+        entry[1].append(matched)
+
+
 def count_matches(compiled: CompiledRules, folded: str, subject_end: int) -> dict:
     """Per rule index: [weighted match count, matched keywords in order of appearance]."""
     counts: dict[int, list] = {}
-
-    def record(index: int, matched: str, start: int) -> None:
-        entry = counts.setdefault(index, [0, []])
-        entry[0] += SUBJECT_FACTOR if start < subject_end else 1
-        if matched not in entry[1]:
-            entry[1].append(matched)
-
-    end = 0
-    for start in _WORD_STARTS.finditer(folded):
-        position = start.start()
-        group = compiled.keywords.get(folded[position])
-        if group is None or position < end:
+    keywords = compiled.keywords
+    for match in compiled.scanner.finditer(folded):
+        index, keyword = keywords[match.lastindex - 1]  # type: ignore[operator]
+        record(counts, index, keyword, match.start() < subject_end)
+    for index, pattern, literals in compiled.patterns:
+        if not may_match(literals, folded):
             continue
-        match = group[0].match(folded, position)
-        if match:
-            index, keyword = group[1][match.lastindex - 1]
-            record(index, keyword, position)
-            end = match.end()
-    for index, pattern in compiled.patterns:
         for match in pattern.finditer(folded):
-            record(index, match.group(0), match.start())
+            record(counts, index, match.group(0), match.start() < subject_end)
     return counts
 
 
 def match_rules(specs: Sequence[RuleSpec], subject: str, text: str) -> tuple[RuleHit, ...]:
     """Every rule that matches subject or text, in table order, scored by weight and count."""
-    compiled = compile_rules(tuple(specs))
-    folded_subject = fold(subject)
-    folded = f"{folded_subject} \n {fold(text)}" if folded_subject else fold(text)
-    subject_end = len(folded_subject) if folded_subject else 0
-    counts = count_matches(compiled, folded, subject_end)
+    return match_folded(specs, fold(subject), fold(text))
+
+
+def match_folded(
+    specs: Sequence[RuleSpec], folded_subject: str, folded_text: str
+) -> tuple[RuleHit, ...]:
+    """`match_rules` on subject and text already folded by `textnorm.fold`."""
+    compiled = compiled_for(specs)
+    if folded_subject:
+        folded = f"{folded_subject} \n {folded_text}"
+    else:
+        folded = folded_text
+    counts = count_matches(compiled, folded, len(folded_subject))
     return tuple(
         make_hit(compiled.specs[index], *counts[index]) for index in sorted(counts)
     )

@@ -4,27 +4,32 @@ Trained at first use from the labelled files shipped in `routing/data/` (the dev
 the synthetic set written by `bench/categorize/synthesize.py`), so it is reproducible and
 needs no artefact. Pure Python: binary word, 5-letter stem and stem-bigram features, with a
 temperature that turns the over-confident naive Bayes scores into usable probabilities.
+
+For speed, a `Model` also keeps one joint table, feature → product and kind log likelihoods
+side by side, so `predict_both` looks each feature up once and sums columns in C.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
-from operator import add
+from itertools import filterfalse
 from pathlib import Path
 
 from intake.schema import KINDS, PRODUCTS
-from routing.textnorm import tokens
+from routing.textnorm import fold
 
 DATA_DIR = Path(__file__).with_name("data")
 TRAINING_FILES = ("categorize-dev.jsonl", "synthetic.jsonl")
 STEM = 5  # Turkish is agglutinative: "imzalama", "imzalayamıyorum" share "imzal"
 ALPHA = 0.5  # additive smoothing
 TEMPERATURE = 6.0  # scores / T before softmax; chosen by bench/categorize cross-validation
+_LONG_WORD = re.compile(r"\w{2,}")  # the words of `textnorm.tokens` longer than one letter
 
 
 @dataclass(frozen=True)
@@ -38,17 +43,46 @@ class NaiveBayes:
 
 @dataclass(frozen=True)
 class Model:
+    """The product and the kind classifier, and their joint table (built from the two)."""
+
     product: NaiveBayes
     kind: NaiveBayes
+    joint: Mapping[str, tuple[float, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "joint", joint_weights(self.product, self.kind))
+
+
+def joint_weights(first: NaiveBayes, second: NaiveBayes) -> dict[str, tuple[float, ...]]:
+    """Feature → `first`'s row followed by `second`'s; 0.0 (adds nothing) where unknown."""
+    zeros = ((0.0,) * len(first.labels), (0.0,) * len(second.labels))
+    return {
+        feature: first.weights.get(feature, zeros[0]) + second.weights.get(feature, zeros[1])
+        for feature in first.weights.keys() | second.weights.keys()
+    }
 
 
 def extract_features(subject: str, text: str) -> set[str]:
     """Binary features of one message: words, their stems, and adjacent stem pairs."""
-    words = [w for w in tokens(f"{subject} {subject} {text}") if len(w) > 1 and not w.isdigit()]
-    stems = [w[:STEM] for w in words]
-    features = set(words)
-    features.update("~" + s for s in stems)
-    features.update(f"{a}+{b}" for a, b in zip(stems, stems[1:]))
+    return folded_features(fold(subject), fold(text))
+
+
+def long_words(folded: str) -> list[str]:
+    """The words of folded text that have two letters or more, in order."""
+    return _LONG_WORD.findall(folded)
+
+
+def folded_features(folded_subject: str, folded_text: str) -> set[str]:
+    """`extract_features` of subject and text already folded by `textnorm.fold`.
+
+    The subject's words count twice: they are read as "subject subject text"."""
+    subject_words = long_words(folded_subject)
+    both = subject_words + subject_words + long_words(folded_text)
+    found = list(filterfalse(str.isdigit, both))  # numbers are not features
+    stems = [w[:STEM] for w in found]
+    features = set(found)
+    features.update(map("~".__add__, stems))
+    features.update(map("{}+{}".format, stems, stems[1:]))
     return features
 
 
@@ -74,18 +108,39 @@ def train_naive_bayes(
     return NaiveBayes(tuple(labels), log_prior, weights)
 
 
-def predict_proba(model: NaiveBayes, features: Iterable[str]) -> dict[str, float]:
-    """Label → probability; unknown features are ignored."""
-    scores = list(model.log_prior)
-    weights = model.weights
-    for feature in features:
-        row = weights.get(feature)
-        if row is not None:
-            scores = list(map(add, scores, row))
+def summed_scores(
+    log_prior: Sequence[float], weights: Mapping[str, tuple[float, ...]], features: Iterable[str]
+) -> list[float]:
+    """Per label: log prior plus the log likelihoods of the known features (of each time
+    it is listed, when `features` is not a set)."""
+    if isinstance(features, (set, frozenset)):
+        known: Iterable[str] = weights.keys() & features  # in C, iterating the smaller
+    else:
+        known = [feature for feature in features if feature in weights]
+    return list(map(sum, zip(log_prior, *map(weights.__getitem__, known))))
+
+
+def softmax(labels: Sequence[str], scores: Sequence[float]) -> dict[str, float]:
+    """Label → probability from summed log scores, flattened by `TEMPERATURE`."""
     top = max(scores)
     exps = [math.exp((s - top) / TEMPERATURE) for s in scores]
     total = sum(exps)
-    return {label: e / total for label, e in zip(model.labels, exps)}
+    return {label: e / total for label, e in zip(labels, exps)}
+
+
+def predict_proba(model: NaiveBayes, features: Iterable[str]) -> dict[str, float]:
+    """Label → probability; unknown features are ignored."""
+    return softmax(model.labels, summed_scores(model.log_prior, model.weights, features))
+
+
+Probabilities = dict[str, float]
+
+
+def predict_both(model: Model, features: Iterable[str]) -> tuple[Probabilities, Probabilities]:
+    """(`predict_proba` of the product model, of the kind model), in one pass over `features`."""
+    split = len(model.product.labels)
+    scores = summed_scores(model.product.log_prior + model.kind.log_prior, model.joint, features)
+    return softmax(model.product.labels, scores[:split]), softmax(model.kind.labels, scores[split:])
 
 
 def read_examples(paths: Iterable[Path]) -> list[dict]:
