@@ -111,8 +111,8 @@ def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome
                 outcomes[item.row.id] = outcome
             elif item.row.id in dict(failures):
                 continue
-            elif _twin_in(fresh, item):
-                later.append(item)  # the same mail twice in one batch: settled once created
+            elif _depends_on(fresh, item):
+                later.append(item)  # continues an item of this batch: settled once created
             else:
                 fresh.append(item)
         created = records.create_complaints(session, runtime, fresh, failures)
@@ -210,10 +210,15 @@ def _settle(session: Session, runtime: Runtime, item: records.Prepared) -> Outco
     return None
 
 
-def _twin_in(items: list[records.Prepared], item: records.Prepared) -> bool:
-    if not _dedupes_across_mailboxes(item.complaint):
-        return False
-    return any(other.complaint.source_id == item.complaint.source_id for other in items)
+def _depends_on(items: list[records.Prepared], item: records.Prepared) -> bool:
+    """Whether `item` is a copy of, or continues the conversation of, a new item before it."""
+    twin = _dedupes_across_mailboxes(item.complaint)
+    thread = item.normalized.thread_key
+    return any(
+        (twin and other.complaint.source_id == item.complaint.source_id)
+        or (thread is not None and other.normalized.thread_key == thread)
+        for other in items
+    )
 
 
 def _record_followup(session: Session, runtime: Runtime, row: RawMessageRow,

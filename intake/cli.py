@@ -88,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--once", action="store_true", help="one cycle, then exit")
     cmd.set_defaults(handler=commands.poll)
 
+    cmd = sub.add_parser("new", help="enter a complaint taken by phone, in person, or from "
+                                     "CİMER/TÜBİMER; prints its reference")
+    cmd.add_argument("--channel", required=True,
+                     choices=["phone", "face_to_face", "cimer", "tubimer"])
+    cmd.add_argument("--text", required=True, help="the complaint as the complainant put it")
+    cmd.add_argument("--name", default="")
+    cmd.add_argument("--email", default="", help="acknowledged by e-mail when given")
+    cmd.add_argument("--phone", default="")
+    cmd.add_argument("--subject", default="")
+    cmd.add_argument("--product", default="", help="product code, when the caller named one")
+    cmd.add_argument("--petition", default="", help="CİMER/TÜBİMER petition number (required)")
+    cmd.add_argument("--received-at", default="",
+                     help="ISO 8601 time it was received (default: now; no zone: local time)")
+    cmd.add_argument("--operator", help="who entered it (default: the login name)")
+    cmd.set_defaults(handler=commands.new)
+
     cmd = sub.add_parser("reconcile", help="enqueue everything owed, now")
     cmd.set_defaults(handler=commands.reconcile)
     return parser

@@ -80,6 +80,40 @@ def inject(args: argparse.Namespace, settings: Settings) -> int:
     return worst
 
 
+def new(args: argparse.Namespace, settings: Settings) -> int:
+    """A desk entry through the same path as `POST /api/entries` (no HTTP)."""
+    import getpass
+
+    from ingest.channels.desk import InvalidEntry, submit_entry
+
+    entry = {"channel": args.channel, "name": args.name, "email": args.email,
+             "phone": args.phone, "subject": args.subject, "text": args.text,
+             "product": args.product, "petition_number": args.petition,
+             "received_at": args.received_at}
+    body = json.dumps({k: v for k, v in entry.items() if v}, ensure_ascii=False).encode()
+    try:
+        rt = open_runtime(settings)
+    except OperationalError as exc:
+        print(f"intake: store unreachable: {exc.orig}", file=sys.stderr)
+        return EX_TEMPFAIL
+    try:
+        outcome = submit_entry(rt, body, args.operator or getpass.getuser())
+    except InvalidEntry as exc:
+        for field, why in exc.errors.items():
+            print(f"intake: {field}: {why}", file=sys.stderr)
+        return EX_DATAERR
+    finally:
+        rt.close()
+    if outcome.reference is None:
+        print(f"intake: stored as raw {outcome.raw_id}, not yet a complaint: "
+              f"{outcome.error or outcome.status} (see `intake retry`)", file=sys.stderr)
+        return 1
+    if outcome.status == "duplicate":
+        print(f"intake: already entered as {outcome.reference}", file=sys.stderr)
+    print(outcome.reference)
+    return 0
+
+
 def db(args: argparse.Namespace, settings: Settings) -> int:
     rt = Runtime.from_settings(settings)
     if args.action == "upgrade":

@@ -346,3 +346,28 @@ def test_a_pool_of_processes_prepares_large_batches_alike(tmp_path, store_url, m
         failed = session.get(RawMessageRow, outcomes[-1].raw_id)
     assert products == {"nes"}
     assert failed.status == "failed" and failed.error.startswith("NotAnEmail: ")
+
+
+def test_a_conversation_within_one_batch_is_one_complaint(tmp_path, store_url, make_runtime):
+    import json
+    from datetime import datetime, timezone
+
+    from intake.schema import RawMessage
+
+    rt = make_runtime(make_settings(tmp_path, store={"url": store_url}))
+    author = {"id": "201", "username": "ayse_k", "name": "Ayşe Kaya"}
+
+    def post(tweet_id: str, text: str) -> RawMessage:
+        tweet = {"id": tweet_id, "text": text, "author_id": "201", "conversation_id": "900",
+                 "created_at": "2026-11-22T07:00:00.000Z"}
+        return RawMessage(channel="twitter", source_id=tweet_id,
+                          received_at=datetime(2026, 11, 22, 7, tzinfo=timezone.utc),
+                          payload=json.dumps({"tweet": tweet, "author": author}).encode())
+
+    outcomes = pipeline.ingest_batch(rt, [
+        post("900", "e-imza kartımın PIN kodu bloke oldu"),
+        post("901", "hâlâ yanıt yok, e-Devlet'e giremiyorum"),
+    ])
+    assert [o.status for o in outcomes] == ["created", "followup"]
+    assert outcomes[1].reference == outcomes[0].reference
+    assert count(rt, ComplaintRow) == 1

@@ -1,0 +1,155 @@
+"""The desk as channels: phone calls, visits, and CİMER/TÜBİMER petitions typed in by staff.
+
+`POST /api/entries` (JSON, `Authorization: Bearer <token>` of an `[[api_token]]`) and
+`intake new` both go through `submit_entry`: the field rules at the edge (422, nothing
+stored), then the raw entry is stored and the pipeline makes the complaint. A petition number
+is the dedupe key, so a petition entered twice is one complaint; CİMER runs on its 30-day clock.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ingest import pipeline
+from ingest.channels import ChannelSpec, register
+from ingest.channels.webform import (
+    MAX_KEY_LENGTH,
+    BodyTooLarge,
+    email_limits,
+    error,
+    ingest_safely,
+    read_body,
+    valid_key,
+)
+from intake.errors import PermanentError
+from intake.runtime import Runtime
+from intake.schema import RawMessage
+from intake.settings import Settings, secret
+from normalize.desk import (
+    DESK_CHANNELS,
+    PETITION_CHANNELS,
+    entry_errors,
+    normalize_desk,
+    parse_entry,
+    parse_received_at,
+)
+from normalize.records import Normalized
+from normalize.webform import MalformedForm
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/entries"
+MAX_ENTRY_BYTES = 1 * 2**20  # a typed entry; the text itself is bounded at 50 000 characters
+FUTURE_SLACK = timedelta(minutes=5)  # clocks of the desk's PCs drift
+
+
+class InvalidEntry(PermanentError):
+    """The entry breaks the field rules; `errors` maps each field to what is wrong."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {why}" for field, why in errors.items()))
+        self.errors = errors
+
+
+def token_owner(authorization: str | None, settings: Settings) -> str | None:
+    """The name of the `[[api_token]]` whose token is the bearer token, else None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    given, owner = token.strip().encode(), None
+    for entry in settings.api_token:
+        expected = secret(entry.token_env)
+        # Every token is compared, in constant time: no timing tells which one came close.
+        if expected and hmac.compare_digest(given, expected.encode()) and owner is None:
+            owner = entry.name
+    return owner
+
+
+def build_raw(body: bytes, operator: str, settings: Settings, *,
+              idempotency_key: str | None = None, now: datetime | None = None) -> RawMessage:
+    """The raw entry to store; `MalformedForm` (not JSON) or `InvalidEntry` (field rules)."""
+    values = parse_entry(body)
+    errors = entry_errors(values)
+    if idempotency_key is not None and not valid_key(idempotency_key):
+        errors["Idempotency-Key"] = f"1 to {MAX_KEY_LENGTH} printable ASCII characters"
+    now = now or datetime.now(timezone.utc)
+    received_at = now
+    if values.get("received_at", "").strip() and "received_at" not in errors:
+        received_at = parse_received_at(values["received_at"], settings.clock.timezone)
+        if received_at > now + FUTURE_SLACK:
+            errors["received_at"] = "in the future"
+    if errors:
+        raise InvalidEntry(errors)
+    channel = values["channel"].strip()
+    return RawMessage(
+        channel=channel, source_id=entry_source_id(channel, values, idempotency_key),
+        received_at=received_at, payload=body, transport={"operator": operator},
+    )
+
+
+def entry_source_id(channel: str, values: dict[str, str], idempotency_key: str | None) -> str:
+    """The petition number for CİMER/TÜBİMER; else the client's key or a fresh id."""
+    if channel in PETITION_CHANNELS:
+        return values["petition_number"].strip()
+    return "entry:" + (idempotency_key or uuid.uuid4().hex)
+
+
+def submit_entry(runtime: Runtime, body: bytes, operator: str, *,
+                 idempotency_key: str | None = None) -> pipeline.Outcome:
+    """Check, store and process one entry (the CLI's path; the route does the same async)."""
+    raw = build_raw(body, operator, runtime.settings, idempotency_key=idempotency_key)
+    outcome = pipeline.ingest(runtime, raw)
+    log.info("%s %s: raw %s %s %s", raw.channel, raw.source_id, outcome.raw_id, outcome.status,
+             outcome.reference or "")
+    return outcome
+
+
+async def receive(request: Request) -> JSONResponse:
+    """`POST /api/entries`: 201 with the reference, 200 when already entered."""
+    runtime: Runtime = request.app.state.runtime
+    operator = token_owner(request.headers.get("authorization"), runtime.settings)
+    if operator is None:
+        return error(401, "a valid API token is required", **{"WWW-Authenticate": "Bearer"})
+    try:
+        body = await read_body(request, MAX_ENTRY_BYTES)
+        raw = build_raw(body, operator, runtime.settings,
+                        idempotency_key=request.headers.get("idempotency-key"))
+    except BodyTooLarge:
+        return error(413, f"body over {MAX_ENTRY_BYTES} bytes")
+    except MalformedForm as exc:
+        return error(400, str(exc))
+    except InvalidEntry as exc:
+        return JSONResponse({"errors": exc.errors}, status_code=422)
+    outcome = await ingest_safely(runtime, raw)
+    if outcome is None:
+        return error(503, "temporarily unavailable; try again", **{"Retry-After": "30"})
+    return answer(outcome)
+
+
+def answer(outcome: pipeline.Outcome) -> JSONResponse:
+    """201 for a new complaint, 200 for one entered before, 202 when kept for a retry."""
+    status = {"created": 201, "duplicate": 200}.get(outcome.status, 202)
+    return JSONResponse({"reference": outcome.reference, "status": outcome.status},
+                        status_code=status)
+
+
+def routes(runtime: Runtime) -> list[Route]:
+    return [Route(PATH, receive, methods=["POST"])]
+
+
+def normalizer(raw: RawMessage, settings: Settings) -> Normalized:
+    return normalize_desk(raw.payload, operator=str(raw.transport.get("operator", "")),
+                          received_at=raw.received_at, limits=email_limits(settings))
+
+
+# One normaliser for the four; the routes once (on `phone`), or Starlette would see them twice.
+DESK = [register(ChannelSpec(name, normalizer=normalizer,
+                             routes=routes if name == "phone" else None))
+        for name in DESK_CHANNELS]
