@@ -54,11 +54,18 @@ def setup_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_chatty_libraries()
+
+
+def quiet_chatty_libraries() -> None:
+    """httpx logs every request URL at INFO, and Bot API URLs carry the bot token."""
+    for name in ("alembic", "httpx", "httpcore", "telegram", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def install_masking() -> None:
     """Add the masking filter to the handlers someone else set up (e.g. Dramatiq's CLI)."""
+    quiet_chatty_libraries()
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, MaskingFilter) for f in handler.filters):
             handler.addFilter(MaskingFilter())
