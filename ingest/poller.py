@@ -21,6 +21,7 @@ from typing import Any
 from ingest import pipeline
 from ingest.channels.email import raw_from_bytes
 from ingest.channels.imap import Fetched, FolderState, ImapFolder
+from intake.locks import FeedLock
 from intake.runtime import Runtime
 from intake.schema import RawMessage
 from intake.settings import MailboxSettings
@@ -51,11 +52,7 @@ class MailboxPoller:
         self.progress = progress
         self.failures = 0
         self.outage_since: float | None = None
-        self.lock = None
-        if redis is not None:
-            self.lock = redis.lock(f"intake:imap-lock:{self.key}", blocking=False,
-                                   timeout=runtime.settings.imap.lock_ttl_seconds,
-                                   thread_local=False)
+        self.lock = FeedLock(redis, f"imap:{self.key}", runtime.settings.imap.lock_ttl_seconds)
 
     # --- one cycle ---------------------------------------------------------------------------
 
@@ -183,28 +180,18 @@ class MailboxPoller:
             repo.set_watermark(session, self.box.channel, self.key, mark)
 
     def _hold_lock(self) -> bool:
-        if self.lock is None:
-            return True
-        if self.lock.owned():
-            return self._renew_lock()
-        return bool(self.lock.acquire())
+        return self.lock.hold()
 
-    def _renew_lock(self) -> bool:
-        if self.lock is None:
-            return True
+    def _renew_lock(self) -> None:
         try:
-            return bool(self.lock.reacquire())
+            self.lock.renew()
         except Exception:  # lost it (expired and taken): stop polling this round
             log.warning("%s: lost the polling lock", self.key)
             raise
 
     def release(self) -> None:
         self.folder.close()
-        if self.lock is not None and self.lock.owned():
-            try:
-                self.lock.release()
-            except Exception:
-                pass
+        self.lock.release()
 
     def _status_row(self, session) -> PollStatusRow:  # type: ignore[no-untyped-def]
         row = session.get(PollStatusRow, (self.box.name, self.folder_name))

@@ -33,6 +33,7 @@ from telegram.request import HTTPXRequest
 from ingest import pipeline
 from ingest.channels import AckRequest, ChannelSpec, register
 from intake.errors import ConfigError, IntakeError, PermanentError, TemporaryError
+from intake.locks import FeedLock
 from intake.runtime import Runtime
 from intake.schema import RawMessage
 from intake.settings import LimitsSettings, Settings, TelegramSettings, secret
@@ -339,9 +340,14 @@ async def sleep_unless(stop: threading.Event, seconds: float) -> None:
 class TelegramPoller:
     """getUpdates in a loop; the offset is the watermark, saved after each stored update."""
 
-    def __init__(self, runtime: Runtime, *, backoff_max: float = BACKOFF_MAX_SECONDS) -> None:
+    def __init__(self, runtime: Runtime, *, backoff_max: float = BACKOFF_MAX_SECONDS,
+                 redis: Any = None) -> None:
         self.runtime, self.config = runtime, runtime.settings.telegram
         self.backoff_max = backoff_max
+        # Two getUpdates pollers of one bot make Telegram answer 409: one instance at a time.
+        ttl = max(runtime.settings.imap.lock_ttl_seconds,
+                  2 * (self.config.poll_timeout_seconds + int(self.config.timeout_seconds)))
+        self.lock = FeedLock(redis, "telegram:updates", ttl)
         self.failures = 0
         self.outage_since: float | None = None
 
@@ -353,6 +359,9 @@ class TelegramPoller:
             async with open_bot(self.config) as bot:
                 receiver = Receiver(self.runtime, bot)
                 while not stop.is_set():
+                    if not self.lock.hold():  # another `intake run` polls the bot
+                        await sleep_unless(stop, self.config.poll_timeout_seconds or 5)
+                        continue
                     try:
                         await self.run_once(receiver, stop)
                     except Stopped:
@@ -361,6 +370,8 @@ class TelegramPoller:
                         await sleep_unless(stop, self.delay_after(exc))
         except ConfigError as exc:
             self._record_failure(exc)
+        finally:
+            self.lock.release()
 
     async def run_once(self, receiver: Receiver, stop: threading.Event | None = None) -> int:
         """One getUpdates round, each update stored before the offset moves past it."""
@@ -438,7 +449,8 @@ def pollers(runtime: Runtime, stop: threading.Event) -> list[threading.Thread]:
     config = runtime.settings.telegram
     if not (config.enabled and config.mode == "polling"):
         return []
-    thread = threading.Thread(target=TelegramPoller(runtime).run_forever, args=(stop,),
+    poller = TelegramPoller(runtime, redis=getattr(runtime.broker, "client", None))
+    thread = threading.Thread(target=poller.run_forever, args=(stop,),
                               name="telegram:updates", daemon=True)
     thread.start()
     return [thread]

@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from ingest import pipeline
 from ingest.channels import AckRequest, ChannelSpec, register
 from intake.errors import PermanentError, TemporaryError
+from intake.locks import FeedLock
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import RawMessage
@@ -268,9 +269,19 @@ class Poller:
         self._record_success(report)
         return report
 
-    def run_forever(self, stop: threading.Event) -> None:
+    def run_forever(self, stop: threading.Event, lock: FeedLock | None = None) -> None:
         wait = self.sleep or stop.wait  # interruptible: a stop request ends any wait
+        lock = lock or FeedLock(None, self.key, 0)
+        try:
+            self._loop(stop, wait, lock)
+        finally:
+            lock.release()
+
+    def _loop(self, stop: threading.Event, wait: Callable[[float], Any], lock: FeedLock) -> None:
         while not stop.is_set():
+            if not lock.hold():  # another `intake run` polls this feed
+                wait(self.settings.poll_interval_seconds)
+                continue
             try:
                 self.run_once()
             except Exception as exc:
@@ -477,9 +488,12 @@ def start_pollers(runtime: Runtime, stop: threading.Event) -> list[threading.Thr
     if settings.direct_messages:
         kinds.append(DirectMessagesPoller)
     threads = []
+    redis = getattr(runtime.broker, "client", None)
+    ttl = max(runtime.settings.imap.lock_ttl_seconds, 3 * settings.poll_interval_seconds)
     for kind in kinds:
         poller = kind(runtime)
-        thread = threading.Thread(target=poller.run_forever, args=(stop,),
+        lock = FeedLock(redis, poller.key, ttl)
+        thread = threading.Thread(target=poller.run_forever, args=(stop, lock),
                                   name=f"x:{poller.feed}", daemon=True)
         thread.start()
         threads.append(thread)

@@ -183,3 +183,29 @@ def test_a_loop_without_a_token_records_why(telegram_runtime, bot_api, monkeypat
     assert "TEST_TG_TOKEN" in status(runtime).last_error
 
 
+
+
+def test_a_second_instance_does_not_poll_the_bot_while_the_first_holds_it(
+        bot_api, telegram_runtime, redis_url):
+    import redis as redis_client
+
+    from intake.locks import FeedLock
+
+    runtime = telegram_runtime()
+    client = redis_client.Redis.from_url(redis_url)
+    holder = FeedLock(client, "telegram:updates", 60)
+    assert holder.hold()  # the other instance
+    bot_api.push(update("private_text"))
+    stop = threading.Event()
+    second = TelegramPoller(runtime, backoff_max=0.1, redis=client)
+    thread = threading.Thread(target=second.run_forever, args=(stop,))
+    thread.start()
+    time.sleep(1.0)
+    assert count(runtime, RawMessageRow) == 0  # it waited (two getUpdates pollers → 409)
+    holder.release()
+    deadline = time.monotonic() + 15
+    while count(runtime, RawMessageRow) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    thread.join(10)
+    assert count(runtime, RawMessageRow) == 1 and not thread.is_alive()
