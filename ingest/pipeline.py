@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest import records
-from ingest.prepare import Failed, as_exception, prepare_many
+from ingest.prepare import Failed, Prepared, as_exception, prepare_many
 from intake import jobs
 from intake.errors import PermanentError
 from intake.runtime import Runtime
@@ -50,12 +50,12 @@ def ingest_batch(runtime: Runtime, raws: Sequence[RawMessage]) -> list[Outcome]:
     Batches are what make a first import of thousands of mails fast; each item is still
     processed in its own savepoint, so one bad item never takes the others down with it.
     """
-    stored = _store_all(runtime, raws)
+    stored = store_all(runtime, raws)
     processed = process_batch(runtime, [item for item in stored if isinstance(item, int)])
     return [processed[item] if isinstance(item, int) else item for item in stored]
 
 
-def _store_all(runtime: Runtime, raws: Sequence[RawMessage]) -> list[int | Outcome]:
+def store_all(runtime: Runtime, raws: Sequence[RawMessage]) -> list[int | Outcome]:
     """New raw ids, or the outcome of an item already stored (the receipt is recorded)."""
     results: list[int | Outcome] = []
     with runtime.sessions.begin() as session:
@@ -101,11 +101,12 @@ def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome
     """
     outcomes: dict[int, Outcome] = {}
     failures: list[tuple[int, Exception]] = []
+    results = _prepare_outside_transaction(runtime, raw_ids, outcomes)
     with runtime.sessions.begin() as session:
-        rows = _load(session, raw_ids, outcomes)
+        rows = _load(session, list(results), outcomes)
         fresh: list[records.Prepared] = []
         later: list[records.Prepared] = []
-        for item in _prepare_all(runtime, rows, failures):
+        for item in _prepared(rows, results, failures):
             outcome = _settle_safely(session, runtime, item, failures)
             if outcome is not None:
                 outcomes[item.row.id] = outcome
@@ -145,12 +146,15 @@ def _settle_safely(session: Session, runtime: Runtime, item: records.Prepared,
         return None
 
 
-def _load(session: Session, raw_ids: Sequence[int], outcomes: dict) -> list[RawMessageRow]:
+def _load(session: Session, raw_ids: Sequence[int], outcomes: dict,
+          lock: bool = True) -> list[RawMessageRow]:
     """The raw rows still pending, in the order given; others are reported as duplicates."""
     found = {}
     for start in range(0, len(raw_ids), 500):
         chunk = list(raw_ids[start:start + 500])
-        query = select(RawMessageRow).where(RawMessageRow.id.in_(chunk)).with_for_update()
+        query = select(RawMessageRow).where(RawMessageRow.id.in_(chunk))
+        if lock:
+            query = query.with_for_update()
         found.update({row.id: row for row in session.scalars(query)})
     pending = []
     for raw_id in raw_ids:
@@ -162,18 +166,27 @@ def _load(session: Session, raw_ids: Sequence[int], outcomes: dict) -> list[RawM
     return pending
 
 
-def _prepare_all(runtime: Runtime, rows: list[RawMessageRow],
-                 failures: list) -> list[records.Prepared]:  # type: ignore[type-arg]
-    """Normalise and route every row (on the prepare pool when configured)."""
-    raws = []
-    for row in rows:
-        row.attempts += 1
-        raws.append(RawMessage(
+def _prepare_outside_transaction(runtime: Runtime, raw_ids: Sequence[int],
+                                 outcomes: dict) -> dict[int, Prepared | Failed]:
+    """The pure work, done before the write transaction opens: a batch of hundreds of mails
+    must not hold the database's write lock while it is normalised and categorised."""
+    with runtime.sessions() as session:
+        rows = _load(session, raw_ids, outcomes, lock=False)
+        raws = [RawMessage(
             channel=row.channel, source_id=row.source_id, received_at=row.received_at,
             payload=row.payload, mailbox=row.mailbox, transport=row.transport,
-        ))
+        ) for row in rows]
+        ids = [row.id for row in rows]
+    results = prepare_many(raws, runtime.settings, runtime.prepare_pool())
+    return dict(zip(ids, results))
+
+
+def _prepared(rows: list[RawMessageRow], results: dict[int, Prepared | Failed],
+              failures: list) -> list[records.Prepared]:  # type: ignore[type-arg]
     prepared = []
-    for row, result in zip(rows, prepare_many(raws, runtime.settings, runtime.prepare_pool())):
+    for row in rows:
+        row.attempts += 1
+        result = results[row.id]
         if isinstance(result, Failed):
             failures.append((row.id, as_exception(result)))
             continue

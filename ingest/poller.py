@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -53,6 +54,8 @@ class MailboxPoller:
         self.failures = 0
         self.outage_since: float | None = None
         self.lock = FeedLock(redis, f"imap:{self.key}", runtime.settings.imap.lock_ttl_seconds)
+        self._executor: ThreadPoolExecutor | None = None
+        self._processing: Future[list[pipeline.Outcome]] | None = None
 
     # --- one cycle ---------------------------------------------------------------------------
 
@@ -84,16 +87,19 @@ class MailboxPoller:
         counts = self._retry_failed_fetches(mark, state.uidvalidity)
         since = date.fromisoformat(self.box.since) if mark.get("since") else None
         uids = self.folder.uids_after(mark["uid"], since)
+        overlap = len(uids) > self.box.fetch_batch  # a backlog: fetch while processing
         for start in range(0, len(uids), self.box.fetch_batch):
             batch = uids[start:start + self.box.fetch_batch]
             self._renew_lock()
-            stored = self._ingest(self.folder.fetch(batch), state.uidvalidity, mark, counts)
+            stored = self._ingest(self.folder.fetch(batch), state.uidvalidity, mark, counts,
+                                  overlap)
             mark = {**mark, "uid": batch[-1]}
             mark.pop("since", None)
             self._save_watermark(mark)  # only after the raw mails are committed
             self.folder.finish(stored)
             if self.progress:
                 self.progress(len(batch), len(uids))
+        self._drain(counts)
         if resynced or not uids:
             self._save_watermark(mark)
         return PollReport(resynced=resynced, **counts)
@@ -110,8 +116,13 @@ class MailboxPoller:
         self._save_watermark(mark)
         return mark
 
-    def _ingest(self, fetched, uidvalidity: int, mark: dict, counts: dict) -> list[int]:  # type: ignore[no-untyped-def]
-        """Store (and process) a fetched batch; the UIDs stored, for the after-ingest action."""
+    def _ingest(self, fetched, uidvalidity: int, mark: dict, counts: dict,  # type: ignore[no-untyped-def]
+                overlap: bool = False) -> list[int]:
+        """Store a fetched batch (committed on return) and process it; the UIDs stored.
+
+        With `overlap`, processing runs in the background while the next batch is fetched
+        (one batch at a time, in order); the raw mail is committed either way.
+        """
         stored, raws = [], []
         for item in fetched:
             counts["fetched"] += 1
@@ -120,9 +131,43 @@ class MailboxPoller:
                 continue
             stored.append(item.uid)
             raws.append(self._raw(item, uidvalidity))
-        for outcome in pipeline.ingest_batch(self.runtime, raws):
-            counts[_COUNTED.get(outcome.status, "created")] += 1
+        new_ids = []
+        for result in pipeline.store_all(self.runtime, raws):
+            if isinstance(result, int):
+                new_ids.append(result)
+            else:
+                counts["duplicates"] += 1
+        self._drain(counts)
+        if overlap:
+            self._processing = self._background().submit(self._process, new_ids)
+        else:
+            self._tally(self._process(new_ids), counts)
         return stored
+
+    def _process(self, raw_ids: list[int]) -> list[pipeline.Outcome]:
+        try:
+            return list(pipeline.process_batch(self.runtime, raw_ids).values())
+        except Exception:  # stored and pending: the reconciler processes them later
+            log.exception("%s: processing a batch failed; it waits for the reconciler",
+                          self.key)
+            return []
+
+    def _drain(self, counts: dict) -> None:
+        """Wait for the batch processing in the background, if any, and count its outcomes."""
+        if self._processing is not None:
+            future, self._processing = self._processing, None
+            self._tally(future.result(), counts)
+
+    @staticmethod
+    def _tally(outcomes: list[pipeline.Outcome], counts: dict) -> None:
+        for outcome in outcomes:
+            counts[_COUNTED.get(outcome.status, "created")] += 1
+
+    def _background(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix=f"process:{self.key}")
+        return self._executor
 
     def _raw(self, item: Fetched, uidvalidity: int) -> RawMessage:
         return raw_from_bytes(
@@ -192,6 +237,9 @@ class MailboxPoller:
     def release(self) -> None:
         self.folder.close()
         self.lock.release()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def _status_row(self, session) -> PollStatusRow:  # type: ignore[no-untyped-def]
         row = session.get(PollStatusRow, (self.box.name, self.folder_name))

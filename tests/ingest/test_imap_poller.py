@@ -212,7 +212,7 @@ def test_killed_between_fetch_and_store_fetches_again(imap, dovecot, monkeypatch
     dovecot.append("general", "INBOX", mail(1))
     with monkeypatch.context() as patch:
         patch.setattr(
-            poller_module.pipeline, "ingest_batch", lambda *a: (_ for _ in ()).throw(Crash())
+            poller_module.pipeline, "store_all", lambda *a: (_ for _ in ()).throw(Crash())
         )
         with pytest.raises(Crash):
             poll(rt)
@@ -434,3 +434,16 @@ def test_intake_poll_once_runs_one_cycle_in_the_foreground(dovecot, tmp_path):
         [sys.executable, "-m", "intake.cli", "--config", str(config), "poll", "general", "--once"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert "fetched 0, new 0" in again.stdout
+
+
+def test_a_backlog_is_processed_while_the_next_batch_is_fetched(imap, dovecot):
+    rt = imap(general={"fetch_batch": 2})
+    for n in range(7):
+        dovecot.append("general", "INBOX", mail(n))
+    report = poll(rt)
+    assert (report.fetched, report.created) == (7, 7)  # counted once processing has ended
+    assert count(rt, ComplaintRow) == 7
+    assert count(rt, RawMessageRow, RawMessageRow.status == "pending") == 0
+    with rt.sessions() as session:
+        refs = list(session.scalars(select(ComplaintRow.reference).order_by(ComplaintRow.id)))
+    assert refs == sorted(refs)  # batches processed in order
