@@ -9,34 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest import records
+from ingest.continuation import depends_on, settle
 from ingest.prepare import Failed, Prepared, as_exception, prepare_many
+from ingest.records import Outcome
 from intake import jobs
 from intake.errors import PermanentError
 from intake.runtime import Runtime
-from intake.schema import Complaint, RawMessage
-from routing.clocks import first_answer_due
+from intake.schema import RawMessage
 from store import repo
-from store.models import ComplaintRow, OutboundMessageRow, RawMessageRow
+from store.models import ComplaintRow, RawMessageRow
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one raw item."""
-
-    raw_id: int
-    status: str  # "created" | "duplicate" | "auto_submitted" | "followup" | "failed"
-    complaint_id: int | None = None
-    reference: str | None = None
-    error: str | None = None
-    forward_queue: str | None = None  # a follow-up to forward to this unit queue
 
 
 def ingest(runtime: Runtime, raw: RawMessage) -> Outcome:
@@ -112,7 +100,7 @@ def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome
                 outcomes[item.row.id] = outcome
             elif item.row.id in dict(failures):
                 continue
-            elif _depends_on(fresh, item):
+            elif depends_on(fresh, item):
                 later.append(item)  # continues an item of this batch: settled once created
             else:
                 fresh.append(item)
@@ -140,7 +128,7 @@ def _settle_safely(session: Session, runtime: Runtime, item: records.Prepared,
     abort the whole batch's transaction)."""
     try:
         with session.begin_nested():
-            return _settle(session, runtime, item)
+            return settle(session, runtime, item)
     except Exception as exc:
         failures.append((item.row.id, exc))
         return None
@@ -195,60 +183,6 @@ def _prepared(rows: list[RawMessageRow], results: dict[int, Prepared | Failed],
     return prepared
 
 
-def _settle(session: Session, runtime: Runtime, item: records.Prepared) -> Outcome | None:
-    """Auto-replies, copies from another mailbox and follow-ups; None for a new complaint."""
-    row, complaint, normalized = item.row, item.complaint, item.normalized
-    if complaint.auto_submitted:
-        row.status = "processed"
-        repo.add_event(session, "not_a_complaint", raw_message_id=row.id,
-                       reason=normalized.auto_reason, ticket_ref=complaint.ticket_ref)
-        log.info("raw %s: auto-submitted (%s), recorded only", row.id, normalized.auto_reason)
-        return Outcome(row.id, "auto_submitted")
-    twin = _same_mail_elsewhere(session, complaint)
-    if twin is not None:  # the same mail reached another of our mailboxes (To and Cc)
-        row.status, row.complaint_id = "processed", twin.id
-        repo.add_event(session, "received_again", complaint_id=twin.id, raw_message_id=row.id,
-                       channel=row.channel, mailbox=row.mailbox)
-        _apply_stricter_clock(session, runtime, twin, complaint)
-        return Outcome(row.id, "duplicate", twin.id, twin.reference)
-    if normalized.replaces:
-        edited = _complaint_by_source(session, row.channel, normalized.replaces)
-        if edited is not None:
-            return _record_edit(session, row, edited, complaint)
-    existing = (_complaint_by_reference(session, complaint.ticket_ref)
-                or _complaint_answered(session, normalized)
-                or _open_in_thread(session, normalized.thread_key))
-    if existing is not None:
-        return _record_followup(session, runtime, row, existing, complaint)
-    return None
-
-
-def _depends_on(items: list[records.Prepared], item: records.Prepared) -> bool:
-    """Whether `item` is a copy of, or continues the conversation of, a new item before it."""
-    twin = _dedupes_across_mailboxes(item.complaint)
-    thread = item.normalized.thread_key
-    return any(
-        (twin and other.complaint.source_id == item.complaint.source_id)
-        or (thread is not None and other.normalized.thread_key == thread)
-        for other in items
-    )
-
-
-def _record_followup(session: Session, runtime: Runtime, row: RawMessageRow,
-                     existing: ComplaintRow, complaint: Complaint) -> Outcome:
-    """A message on an open complaint: stored on it; the unit is told, unless it wrote it."""
-    unit_addresses = {u.email.lower() for u in runtime.settings.unit}
-    from_unit = (complaint.complainant.email or "").lower() in unit_addresses
-    row.status, row.complaint_id = "processed", existing.id
-    row.forward_state = "not_needed" if from_unit else "pending"
-    repo.add_event(session, "unit_reply" if from_unit else "followup", complaint_id=existing.id,
-                   raw_message_id=row.id, subject=complaint.subject)
-    log.info("raw %s: continues %s%s", row.id, existing.reference,
-             " (from the unit)" if from_unit else "")
-    return Outcome(row.id, "followup", existing.id, existing.reference,
-                   forward_queue=None if from_unit else existing.queue)
-
-
 def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
     """Keep the raw item, mark it failed with the error; the next item goes on."""
     permanent = isinstance(exc, PermanentError)
@@ -268,89 +202,6 @@ def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
             repo.add_event(session, "failed", raw_message_id=raw_id, error=error[:4000],
                            permanent=permanent)
     return Outcome(raw_id, "failed", error=error)
-
-
-EMAIL_CHANNELS = ("email", "email_ssl")
-
-
-def _dedupes_across_mailboxes(complaint: Complaint) -> bool:
-    return complaint.channel in EMAIL_CHANNELS and not complaint.source_id.startswith("sha256:")
-
-
-def _same_mail_elsewhere(session: Session, complaint: Complaint) -> ComplaintRow | None:
-    """A complaint made from the same Message-ID that came in through another mailbox."""
-    if not _dedupes_across_mailboxes(complaint):
-        return None
-    return session.scalars(
-        select(ComplaintRow).where(
-            ComplaintRow.channel.in_(EMAIL_CHANNELS),
-            ComplaintRow.source_id == complaint.source_id,
-        ).limit(1)
-    ).first()
-
-
-def _apply_stricter_clock(session: Session, runtime: Runtime, twin: ComplaintRow,
-                          complaint: Complaint) -> None:
-    """A copy through the SSL problem address puts the complaint on the 24-hour clock too."""
-    settings = runtime.settings
-    due = first_answer_due(twin.received_at, complaint.channel,
-                           ssl_hours=settings.clock.ssl_answer_hours, tz=settings.clock.timezone)
-    if twin.due_at is None or due < twin.due_at:
-        repo.add_event(session, "clock_tightened", complaint_id=twin.id,
-                       channel=complaint.channel, due_at=due, was=twin.due_at)
-        twin.due_at = due
-
-
-def _complaint_by_reference(session: Session, reference: str | None) -> ComplaintRow | None:
-    if not reference:
-        return None
-    return session.scalars(
-        select(ComplaintRow).where(ComplaintRow.reference == reference)
-    ).one_or_none()
-
-
-OPEN = ("received", "acknowledged", "assessed", "assigned", "investigating")
-
-
-def _complaint_answered(session: Session, normalized) -> ComplaintRow | None:  # type: ignore[no-untyped-def]
-    """The complaint of one of our outgoing messages that this one replies to."""
-    ids = [i for i in (*normalized.in_reply_to, *normalized.references) if i]
-    if not ids:
-        return None
-    return session.scalars(
-        select(ComplaintRow).join(OutboundMessageRow,
-                                  OutboundMessageRow.complaint_id == ComplaintRow.id)
-        .where(OutboundMessageRow.message_id.in_(ids)).limit(1)
-    ).first()
-
-
-def _open_in_thread(session: Session, thread_key: str | None) -> ComplaintRow | None:
-    """The latest open complaint of a conversation (a chat) that a new message continues."""
-    if not thread_key:
-        return None
-    return session.scalars(
-        select(ComplaintRow).where(ComplaintRow.thread_key == thread_key,
-                                   ComplaintRow.status.in_(OPEN))
-        .order_by(ComplaintRow.id.desc()).limit(1)
-    ).first()
-
-
-def _complaint_by_source(session: Session, channel: str, source_id: str) -> ComplaintRow | None:
-    return session.scalars(select(ComplaintRow).where(
-        ComplaintRow.channel == channel, ComplaintRow.source_id == source_id)).first()
-
-
-def _record_edit(session: Session, row: RawMessageRow, edited: ComplaintRow,
-                 complaint: Complaint) -> Outcome:
-    """An edited message updates its complaint; the unit gets the new text as a follow-up."""
-    repo.add_event(session, "edited", complaint_id=edited.id, raw_message_id=row.id,
-                   previous_body=edited.body[:2000])
-    edited.body, edited.subject = complaint.body, complaint.subject or edited.subject
-    row.status, row.complaint_id = "processed", edited.id
-    row.forward_state = "pending" if edited.delivery_state == "sent" else "not_needed"
-    log.info("raw %s: edits %s", row.id, edited.reference)
-    return Outcome(row.id, "followup", edited.id, edited.reference,
-                   forward_queue=edited.queue if row.forward_state == "pending" else None)
 
 
 def _reference_of(session: Session, complaint_id: int | None) -> str | None:

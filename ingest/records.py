@@ -1,4 +1,4 @@
-"""Writing new complaints to the store, many at a time.
+"""Writing new complaints to the store, many at a time; and `Outcome`, what became of an item.
 
 A first import brings thousands of mails: their complaints, routing decisions, attachments and
 events go in as a few multi-row INSERTs, with references reserved in one step. If a batch
@@ -30,6 +30,18 @@ from store.models import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one raw item."""
+
+    raw_id: int
+    status: str  # "created" | "duplicate" | "auto_submitted" | "followup" | "failed"
+    complaint_id: int | None = None
+    reference: str | None = None
+    error: str | None = None
+    forward_queue: str | None = None  # a follow-up to forward to this unit queue
 
 
 @dataclass
