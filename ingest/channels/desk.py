@@ -22,6 +22,7 @@ from ingest.channels import ChannelSpec, register
 from ingest.channels.webform import (
     MAX_KEY_LENGTH,
     BodyTooLarge,
+    RateLimiter,
     email_limits,
     error,
     ingest_safely,
@@ -111,11 +112,15 @@ def submit_entry(runtime: Runtime, body: bytes, operator: str, *,
     return outcome
 
 
-async def receive(request: Request) -> JSONResponse:
+async def receive(request: Request, failures: RateLimiter) -> JSONResponse:
     """`POST /api/entries`: 201 with the reference, 200 when already entered."""
     runtime: Runtime = request.app.state.runtime
+    client = request.client.host if request.client else "unknown"
+    if wait := failures.exceeded(client):  # too many wrong tokens: no more guesses for now
+        return error(429, "too many failed logins; try later", **{"Retry-After": str(wait)})
     operator = token_owner(request.headers.get("authorization"), runtime.settings)
     if operator is None:
+        failures.hit(client)
         return error(401, "a valid API token is required", **{"WWW-Authenticate": "Bearer"})
     try:
         body = await read_body(request, MAX_ENTRY_BYTES)
@@ -140,8 +145,17 @@ def answer(outcome: pipeline.Outcome) -> JSONResponse:
                         status_code=status)
 
 
+AUTH_FAILURES_PER_MINUTE = 10  # per client address, against guessing tokens
+
+
 def routes(runtime: Runtime) -> list[Route]:
-    return [Route(PATH, receive, methods=["POST"])]
+    failures = RateLimiter(AUTH_FAILURES_PER_MINUTE, getattr(runtime.broker, "client", None),
+                           name="desk-auth")
+
+    async def endpoint(request: Request) -> JSONResponse:
+        return await receive(request, failures)
+
+    return [Route(PATH, endpoint, methods=["POST"])]
 
 
 def normalizer(raw: RawMessage, settings: Settings) -> Normalized:

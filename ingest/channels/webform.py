@@ -111,8 +111,8 @@ class RateLimiter:
     WINDOW = 60
 
     def __init__(self, limit: int, redis: Any = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.limit, self.redis, self.clock = limit, redis, clock
+                 clock: Callable[[], float] = time.time, name: str = "webform") -> None:
+        self.limit, self.redis, self.clock, self.name = limit, redis, clock, name
         self._local: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self._redis_down = False
@@ -128,10 +128,25 @@ class RateLimiter:
             count = self._count_local(client, window)
         return 0 if count <= self.limit else max(1, int((window + 1) * self.WINDOW - now))
 
+    def exceeded(self, client: str) -> int:
+        """Without counting: the seconds to wait when `client` is over the limit, else 0."""
+        now = self.clock()
+        window = int(now // self.WINDOW)
+        count = None
+        if self.redis is not None:
+            try:
+                count = int(self.redis.get(f"intake:ratelimit:{self.name}:{client}:{window}") or 0)
+            except Exception:
+                count = None
+        if count is None:
+            with self._lock:
+                count = self._local.get((client, window), 0)
+        return 0 if count < self.limit else max(1, int((window + 1) * self.WINDOW - now))
+
     def _count_redis(self, client: str, window: int) -> int | None:
         if self.redis is None:
             return None
-        key = f"intake:ratelimit:webform:{client}:{window}"
+        key = f"intake:ratelimit:{self.name}:{client}:{window}"
         try:
             pipe = self.redis.pipeline()
             pipe.incr(key)

@@ -129,3 +129,15 @@ def test_a_local_time_without_a_zone_is_istanbul_time(site):
 
     complaint = site.complaint(response.json()["reference"])
     assert complaint.received_at == datetime(2026, 3, 2, 7, 15, tzinfo=timezone.utc)
+
+
+def test_guessing_tokens_is_throttled_per_client_and_the_right_token_waits_too(site):
+    from ingest.channels.desk import AUTH_FAILURES_PER_MINUTE
+    from tests.ingest.webform.site import away_from_minute_edge
+
+    away_from_minute_edge()
+    for _ in range(AUTH_FAILURES_PER_MINUTE):
+        assert post(site, CALL, token="guess").status_code == 401
+    refused = post(site, CALL)  # even the right token: this client is locked for the minute
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert site.count(RawMessageRow) == 0
