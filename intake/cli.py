@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--operator", help="who entered it (default: the login name)")
     cmd.set_defaults(handler=commands.new)
 
+    cmd = sub.add_parser("telegram-webhook",
+                         help="register [http] URL of /webhooks/telegram with Telegram")
+    cmd.add_argument("url", nargs="?", help="public https URL ending in /webhooks/telegram")
+    cmd.add_argument("--delete", action="store_true", help="remove the webhook (polling mode)")
+    cmd.set_defaults(handler=commands.telegram_webhook)
+
     cmd = sub.add_parser("reconcile", help="enqueue everything owed, now")
     cmd.set_defaults(handler=commands.reconcile)
     return parser

@@ -274,3 +274,15 @@ class ProgressBar:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def telegram_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    """Tell Telegram where to push updates (with our secret), or stop pushing."""
+    from ingest.channels.telegram import set_webhook
+
+    if not args.delete and not args.url:
+        print("intake: give the webhook URL, or --delete", file=sys.stderr)
+        return 2
+    set_webhook(settings.telegram, None if args.delete else args.url)
+    print("webhook removed" if args.delete else f"webhook set to {args.url}")
+    return 0

@@ -65,10 +65,10 @@ from ingest.channels.telegram.webhook import (
     read_limited,
     routes,
 )
-from intake.errors import PermanentError
+from intake.errors import ConfigError, PermanentError
 from intake.runtime import Runtime
 from intake.schema import RawMessage
-from intake.settings import Settings, TelegramSettings
+from intake.settings import Settings, TelegramSettings, secret
 from normalize import telegram as tg
 
 __all__ = [
@@ -112,6 +112,26 @@ async def _send(config: TelegramSettings, chat_id: int, text: str,
     reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
     async with open_bot(config) as bot:
         return await bot.send_message(chat_id, text, reply_parameters=reply)
+
+
+def set_webhook(config: TelegramSettings, url: str | None) -> None:
+    """Register our webhook URL with Telegram, with the secret it must send back (or, with
+    no URL, remove it so that polling works: Telegram answers getUpdates with 409 otherwise)."""
+    async def call() -> None:
+        async with open_bot(config) as bot:
+            if url is None:
+                await bot.delete_webhook()
+                return
+            secret_token = secret(config.webhook_secret_env)
+            if not secret_token:
+                raise ConfigError(f"{config.webhook_secret_env or 'webhook_secret_env'} is not set")
+            await bot.set_webhook(url, secret_token=secret_token,
+                                  allowed_updates=["message", "edited_message"])
+
+    try:
+        asyncio.run(call())
+    except TelegramError as exc:
+        raise as_intake_error(exc) from exc
 
 
 def normalizer(raw: RawMessage, settings: Settings) -> tg.Normalized:

@@ -56,6 +56,7 @@ class FakeBotAPI:
         self.faults: dict[str, list[Fault]] = defaultdict(list)
         self.lock = threading.Lock()
         self.next_message_id = 9000
+        self.webhook: dict[str, Any] | None = None
 
     # --- scripting -------------------------------------------------------------------------
 
@@ -136,6 +137,14 @@ class FakeBotAPI:
         return _ok({"message_id": message_id, "date": int(time.time()), "from": self.me,
                     "chat": {"id": params["chat_id"], "type": "private"},
                     "text": params.get("text", "")})
+
+    async def _setWebhook(self, params: dict[str, Any]) -> Response:  # noqa: N802
+        self.webhook = dict(params)
+        return _ok(True)
+
+    async def _deleteWebhook(self, params: dict[str, Any]) -> Response:  # noqa: N802
+        self.webhook = None
+        return _ok(True)
 
     async def _getFile(self, params: dict[str, Any]) -> Response:  # noqa: N802
         found = self.files.get(str(params.get("file_id")))

@@ -104,3 +104,15 @@ def test_when_telegram_fails_the_update_is_asked_for_again(webhook, bot_api):
 def test_webhook_mode_runs_no_poller(webhook):
     runtime, _ = webhook
     assert pollers(runtime, threading.Event()) == []
+
+
+def test_intake_registers_the_webhook_with_its_secret_and_removes_it(bot_api, telegram_runtime):
+    from ingest.channels.telegram import set_webhook
+    from tests.ingest.telegram.conftest import SECRET
+
+    runtime = telegram_runtime(mode="webhook")
+    set_webhook(runtime.settings.telegram, "https://desk.example.org/webhooks/telegram")
+    assert bot_api.webhook["url"] == "https://desk.example.org/webhooks/telegram"
+    assert bot_api.webhook["secret_token"] == SECRET
+    set_webhook(runtime.settings.telegram, None)
+    assert bot_api.webhook is None
