@@ -9,6 +9,7 @@ dead letters.
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 
 from intake import delivery, runtime
 from intake.broker import declare_queues, make_broker
@@ -50,7 +51,7 @@ def deliver_followup(raw_id: int) -> None:
 ACTORS = (deliver_ticket, acknowledge, deliver_followup)
 
 
-def use_broker(other: dramatiq.Broker) -> None:
+def use_broker(other: RedisBroker) -> None:
     """Re-bind the actors and unit queues to `other` (tests, or a broker built elsewhere)."""
     global broker
     broker = other

@@ -16,6 +16,7 @@ from ingest import records
 from ingest.records import Outcome
 from intake.runtime import Runtime
 from intake.schema import Complaint
+from normalize.records import Normalized
 from routing.clocks import first_answer_due
 from store import repo
 from store.models import ComplaintRow, OutboundMessageRow, RawMessageRow
@@ -119,7 +120,7 @@ def _complaint_by_reference(session: Session, reference: str | None) -> Complain
 OPEN = ("received", "acknowledged", "assessed", "assigned", "investigating")
 
 
-def _complaint_answered(session: Session, normalized) -> ComplaintRow | None:  # type: ignore[no-untyped-def]
+def _complaint_answered(session: Session, normalized: Normalized) -> ComplaintRow | None:
     """The complaint of one of our outgoing messages that this one replies to."""
     ids = [i for i in (*normalized.in_reply_to, *normalized.references) if i]
     if not ids:

@@ -170,7 +170,7 @@ def _prepare_outside_transaction(runtime: Runtime, raw_ids: Sequence[int],
 
 
 def _prepared(rows: list[RawMessageRow], results: dict[int, Prepared | Failed],
-              failures: list) -> list[records.Prepared]:  # type: ignore[type-arg]
+              failures: list[tuple[int, Exception]]) -> list[records.Prepared]:
     prepared = []
     for row in rows:
         row.attempts += 1

@@ -13,11 +13,13 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from ingest import pipeline
 from ingest.channels.email import raw_from_bytes
@@ -102,7 +104,9 @@ class MailboxPoller:
         self._drain(counts)
         if resynced or not uids:
             self._save_watermark(mark)
-        return PollReport(resynced=resynced, **counts)
+        return PollReport(fetched=counts["fetched"], created=counts["created"],
+                          duplicates=counts["duplicates"], failed=counts["failed"],
+                          resynced=resynced)
 
     def _first_run(self, state: FolderState) -> dict[str, Any]:
         """No watermark yet: everything, mail since a date, or only what arrives from now on."""
@@ -116,8 +120,8 @@ class MailboxPoller:
         self._save_watermark(mark)
         return mark
 
-    def _ingest(self, fetched, uidvalidity: int, mark: dict, counts: dict,  # type: ignore[no-untyped-def]
-                overlap: bool = False) -> list[int]:
+    def _ingest(self, fetched: Iterable[Fetched], uidvalidity: int, mark: dict[str, Any],
+                counts: dict[str, int], overlap: bool = False) -> list[int]:
         """Store a fetched batch (committed on return) and process it; the UIDs stored.
 
         With `overlap`, processing runs in the background while the next batch is fetched
@@ -241,7 +245,7 @@ class MailboxPoller:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def _status_row(self, session) -> PollStatusRow:  # type: ignore[no-untyped-def]
+    def _status_row(self, session: Session) -> PollStatusRow:
         row = session.get(PollStatusRow, (self.box.name, self.folder_name))
         if row is None:
             row = PollStatusRow(mailbox=self.box.name, folder=self.folder_name,

@@ -87,7 +87,7 @@ def prepare_many(raws: Sequence[RawMessage], settings: Settings,
     """Prepare `raws` in order, on the pool when there is one and the batch is large."""
     if pool is None or len(raws) < POOL_MIN_BATCH:
         return [prepare(raw, settings) for raw in raws]
-    chunk = max(1, len(raws) // (4 * (pool._max_workers or 1)))
+    chunk = max(1, len(raws) // (4 * _pool_size(pool)))
     return list(pool.map(_prepare_in_worker, raws, chunksize=chunk))
 
 
@@ -102,9 +102,15 @@ def make_pool(settings: Settings, processes: int) -> ProcessPoolExecutor:
     )
 
 
+def _pool_size(pool: ProcessPoolExecutor) -> int:
+    """The number of worker processes of `pool` (its private `_max_workers`, which the
+    standard library's type stubs leave out)."""
+    return getattr(pool, "_max_workers", None) or 1
+
+
 def warm(pool: ProcessPoolExecutor) -> None:
     """Start every worker now (imports, the categoriser's model), not on the first batch."""
-    workers = pool._max_workers or 1
+    workers = _pool_size(pool)
     list(pool.map(_warm_worker, range(workers * 2), chunksize=1))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -56,7 +57,7 @@ def _process_stuck_raws(runtime: Runtime, everything: bool) -> int:
     return len(ids)
 
 
-def _owed_jobs(runtime: Runtime, everything: bool):  # type: ignore[no-untyped-def]
+def _owed_jobs(runtime: Runtime, everything: bool) -> Iterator[tuple[int, str, bool, bool]]:
     cutoff = utcnow() - timedelta(seconds=runtime.settings.broker.requeue_after_seconds)
     delivery_due = ComplaintRow.delivery_state == "pending"
     ack_due = ComplaintRow.ack_state == "pending"

@@ -17,6 +17,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from ingest.channels import channel as channel_spec
+from intake.errors import IntakeError
 from intake.runtime import Runtime
 from intake.schema import Complaint, RoutingDecision
 from routing.clocks import first_answer_due
@@ -89,25 +90,28 @@ def _insert(session: Session, runtime: Runtime, items: list[Prepared]) -> list[C
         insert(ComplaintRow).returning(ComplaintRow.id, sort_by_parameter_order=True), rows
     ).scalars().all()
     blobs: dict[str, bytes] = {}
-    attachments, decisions, events = [], [], []
+    attachments: list[dict[str, Any]] = []
+    decisions: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for item, complaint_id, values in zip(items, ids, rows):
         blobs.update(item.normalized.blobs)
         attachments += [
             {"complaint_id": complaint_id, "filename": a.filename, "content_type": a.content_type,
              "size": a.size, "sha256": a.sha256} for a in item.complaint.attachments
         ]
-        decisions.append(_decision_values(item.decision, complaint_id, now))
+        decisions.append(_decision_values(_routed(item), complaint_id, now))
         events += _events(item, complaint_id, values, now)
         item.row.status, item.row.complaint_id = "processed", complaint_id
     repo.put_blobs(session, blobs)
-    for model, values in ((AttachmentRow, attachments), (RoutingDecisionRow, decisions),
-                          (EventRow, events)):
-        if values:
-            session.execute(insert(model), values)
+    for model, many in ((AttachmentRow, attachments), (RoutingDecisionRow, decisions),
+                        (EventRow, events)):
+        if many:
+            session.execute(insert(model), many)
     session.flush()
     for item, values in zip(items, rows):
+        decision = _routed(item)
         log.info("%s: raw %s routed to %s (%s, %s)", values["reference"], item.row.id,
-                 item.decision.unit, item.decision.product, item.decision.decided_by)
+                 decision.unit, decision.product, decision.decided_by)
     return [
         Created(item.row.id, complaint_id, values["reference"], values["queue"],
                 values["ack_state"] == "pending")
@@ -128,7 +132,7 @@ def _references(session: Session, runtime: Runtime, items: list[Prepared]) -> li
 
 def _complaint_values(runtime: Runtime, item: Prepared, reference: str,
                       now: datetime) -> dict[str, Any]:
-    settings, complaint, decision = runtime.settings, item.complaint, item.decision
+    settings, complaint, decision = runtime.settings, item.complaint, _routed(item)
     person = complaint.complainant
     return {
         "reference": reference, "raw_message_id": item.row.id, "channel": complaint.channel,
@@ -151,7 +155,15 @@ def _complaint_values(runtime: Runtime, item: Prepared, reference: str,
     }
 
 
-def _decision_values(decision: RoutingDecision, complaint_id: int, now: datetime) -> dict:
+def _routed(item: Prepared) -> RoutingDecision:
+    """The routing decision of an item that becomes a complaint (auto-submitted mail has none)."""
+    if item.decision is None:
+        raise IntakeError(f"raw {item.row.id}: not routed, so no complaint can be made of it")
+    return item.decision
+
+
+def _decision_values(decision: RoutingDecision, complaint_id: int,
+                     now: datetime) -> dict[str, Any]:
     return {
         "complaint_id": complaint_id, "product": decision.product, "kind": decision.kind,
         "unit": decision.unit, "queue": decision.queue, "confidence": decision.confidence,
@@ -160,10 +172,11 @@ def _decision_values(decision: RoutingDecision, complaint_id: int, now: datetime
     }
 
 
-def _events(item: Prepared, complaint_id: int, values: dict, now: datetime) -> list[dict]:
-    decision, normalized = item.decision, item.normalized
+def _events(item: Prepared, complaint_id: int, values: dict[str, Any],
+            now: datetime) -> list[dict[str, Any]]:
+    decision, normalized = _routed(item), item.normalized
 
-    def event(name: str, raw: int | None = None, /, **detail: Any) -> dict:
+    def event(name: str, raw: int | None = None, /, **detail: Any) -> dict[str, Any]:
         return {"complaint_id": complaint_id, "raw_message_id": raw, "kind": name, "at": now,
                 "actor": "intake", "detail": repo.jsonable(detail)}
 

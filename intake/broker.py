@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
 import dramatiq
 import redis
@@ -46,7 +47,9 @@ def make_broker(settings: Settings, url: str | None = None) -> RedisBroker:
 class DeadLetters(Middleware):
     """Record every message that failed for good (not a permanent, already-recorded error)."""
 
-    def after_process_message(self, broker, message, *, result=None, exception=None):  # type: ignore[no-untyped-def]
+    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
+                              result: Any | None = None,
+                              exception: BaseException | None = None) -> None:
         if exception is None or not message.failed or isinstance(exception, PermanentError):
             return
         from intake import runtime

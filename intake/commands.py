@@ -10,8 +10,9 @@ import argparse
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import OperationalError
 
 from intake.broker import broker_url, declare_queues, make_broker
@@ -20,6 +21,9 @@ from intake.runtime import Runtime, install
 from intake.settings import Settings
 from store import migrate
 from store.models import ComplaintRow, DeadLetterRow, RawMessageRow
+
+if TYPE_CHECKING:
+    from dramatiq.brokers.redis import RedisBroker
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ def open_runtime(settings: Settings, *, with_broker: bool = True) -> Runtime:
     return rt
 
 
-def connect_broker(settings: Settings):  # type: ignore[no-untyped-def]
+def connect_broker(settings: Settings) -> RedisBroker | None:
     """A broker if one answers; None otherwise (the work waits in the store)."""
     try:
         broker = make_broker(settings)
@@ -177,9 +181,11 @@ def reopen_failed_deliveries(rt: Runtime) -> int:
         count = 0
         for column in ("delivery_state", "ack_state"):
             attr = getattr(ComplaintRow, column)
-            result = session.execute(
+            # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed
+            # as returning the base Result for every statement.
+            result = cast(CursorResult[Any], session.execute(
                 update(ComplaintRow).where(attr == "failed").values({column: "pending"})
-            )
+            ))
             count += result.rowcount
     reconcile(rt, everything=True)
     return count

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
-from intake.schema import KIND_NAMES, PRODUCT_NAMES
+from intake.schema import KIND_NAMES, PRODUCT_NAMES, Complaint
 from intake.settings import Settings
 
 
@@ -61,7 +61,7 @@ def ticket_mail(view: TicketView, to: str, settings: Settings,
     return msg
 
 
-def followup_mail(view: TicketView, followup, to: str, settings: Settings,  # type: ignore[no-untyped-def]
+def followup_mail(view: TicketView, followup: Complaint, to: str, settings: Settings,
                   attachments: list[tuple[str | None, str, bytes]]) -> EmailMessage:
     """A new message on an open complaint, forwarded to the unit that holds it."""
     msg = _base(view, settings, "followup", auto="auto-generated")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,9 +25,11 @@ from intake.errors import PermanentError
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import Complainant, RawMessage
+from intake.settings import UnitSettings
 from store import repo
 from store.models import (
     AttachmentRow,
+    Base,
     ComplaintRow,
     OutboundMessageRow,
     RawMessageRow,
@@ -36,6 +39,8 @@ from store.models import (
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
+
+_Row = TypeVar("_Row", bound=Base)
 
 
 class Suppressed(PermanentError):
@@ -101,6 +106,8 @@ def _send(runtime: Runtime, out: Outgoing) -> str:
     """Send by e-mail, or on the complainant's channel; the id of what was sent."""
     if out.send is not None:
         return out.send()
+    if out.message is None:
+        raise ValueError(f"{out.reference}: {out.purpose} has neither a message nor a sender")
     smtp.send(runtime.settings.smtp, out.message, [out.recipient])
     return str(out.message["Message-ID"])
 
@@ -111,21 +118,25 @@ def _finish(runtime: Runtime, row_id: int, job: str, out: Outgoing | None,
     state = "sent" if problem is None else (
         "suppressed" if isinstance(problem, Suppressed) else "failed")
     with runtime.sessions.begin() as session:
+        complaint: ComplaintRow | None = None
+        complaint_id: int | None
         if job == "followup":
-            raw = session.get(RawMessageRow, row_id)
+            raw = _get(session, RawMessageRow, row_id)
             raw.forward_state, complaint_id = state, raw.complaint_id
         else:
-            complaint = session.get(ComplaintRow, row_id)
+            complaint = _get(session, ComplaintRow, row_id)
             setattr(complaint, "delivery_state" if job == "delivery" else "ack_state", state)
             complaint_id = row_id
         if problem is not None:
             repo.add_event(session, f"{job}_{state}", complaint_id=complaint_id, actor="worker",
                            error=str(problem))
             return
+        if out is None:
+            raise ValueError(f"{job} {row_id}: sent, but nothing to record as sent")
         now = repo.utcnow()
-        if job == "delivery":
+        if complaint is not None and job == "delivery":
             complaint.delivered_at = now
-        elif job == "ack":
+        elif complaint is not None and job == "ack":
             complaint.acknowledged_at = now
         message_id = sent_id
         session.add(OutboundMessageRow(
@@ -139,8 +150,16 @@ def _finish(runtime: Runtime, row_id: int, job: str, out: Outgoing | None,
 EVENTS = {"delivery": "delivered", "ack": "acknowledged", "followup": "followup_forwarded"}
 
 
+def _get(session: Session, model: type[_Row], row_id: int) -> _Row:
+    """The row `row_id` of `model`; a `LookupError` when it does not exist."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise LookupError(f"{model.__tablename__} row {row_id} does not exist")
+    return row
+
+
 def _ticket(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
-    row = session.get(ComplaintRow, complaint_id)
+    row = _get(session, ComplaintRow, complaint_id)
     unit = _unit(runtime, row.unit)
     attachments = []
     for item in session.scalars(select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)):
@@ -152,15 +171,15 @@ def _ticket(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
 
 
 def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
-    row = session.get(ComplaintRow, complaint_id)
+    row = _get(session, ComplaintRow, complaint_id)
     if row.auto_submitted:
         raise PermanentError("auto-submitted mail is never acknowledged")
-    spec = channel_spec(row.channel)
-    if spec.acknowledge is not None:  # on the complainant's own channel
+    acknowledge_on_channel = channel_spec(row.channel).acknowledge
+    if acknowledge_on_channel is not None:  # on the complainant's own channel
         request = _ack_request(session, row)
         recipient = row.complainant_handle or row.complainant_email or row.source_id
         return Outgoing(None, recipient, "ack", row.id, row.reference,
-                        send=lambda: spec.acknowledge(runtime, request))
+                        send=lambda: acknowledge_on_channel(runtime, request))
     if not row.complainant_email:
         raise PermanentError("nothing to acknowledge to: no address")
     cap = runtime.settings.acknowledge.max_per_address_per_day
@@ -171,7 +190,7 @@ def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
 
 
 def _ack_request(session: Session, row: ComplaintRow) -> AckRequest:
-    raw = session.get(RawMessageRow, row.raw_message_id)
+    raw = _get(session, RawMessageRow, row.raw_message_id)
     return AckRequest(
         reference=row.reference, channel=row.channel, source_id=row.source_id,
         complainant=Complainant(row.complainant_name, row.complainant_email,
@@ -181,8 +200,10 @@ def _ack_request(session: Session, row: ComplaintRow) -> AckRequest:
 
 
 def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:
-    raw_row = session.get(RawMessageRow, raw_id)
-    row = session.get(ComplaintRow, raw_row.complaint_id)
+    raw_row = _get(session, RawMessageRow, raw_id)
+    if raw_row.complaint_id is None:
+        raise LookupError(f"raw message {raw_id} is not a follow-up of any complaint")
+    row = _get(session, ComplaintRow, raw_row.complaint_id)
     unit = _unit(runtime, row.unit)
     raw = RawMessage(channel=raw_row.channel, source_id=raw_row.source_id,
                      received_at=raw_row.received_at, payload=raw_row.payload,
@@ -208,7 +229,7 @@ def _automatic_mails_today(session: Session, address: str) -> int:
     ) or 0
 
 
-def _unit(runtime: Runtime, code: str):  # type: ignore[no-untyped-def]
+def _unit(runtime: Runtime, code: str) -> UnitSettings:
     for unit in runtime.settings.unit:
         if unit.code == code:
             return unit

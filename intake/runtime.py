@@ -17,7 +17,9 @@ from intake.settings import Settings
 from store.db import make_engine, make_sessions
 
 if TYPE_CHECKING:
-    from dramatiq import Broker
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dramatiq.brokers.redis import RedisBroker
 
 
 @dataclass
@@ -25,16 +27,16 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    broker: "Broker | None" = None
+    broker: "RedisBroker | None" = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pool: Any = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, broker: "Broker | None" = None) -> "Runtime":
+    def from_settings(cls, settings: Settings, broker: "RedisBroker | None" = None) -> "Runtime":
         engine = make_engine(settings.store.url)
         return cls(settings=settings, engine=engine, sessions=make_sessions(engine), broker=broker)
 
-    def prepare_pool(self):  # type: ignore[no-untyped-def]
+    def prepare_pool(self) -> ProcessPoolExecutor | None:
         """The process pool for the pure work of large batches, if `[ingest] processes` > 1."""
         if self.settings.ingest.processes < 2:
             return None

@@ -346,7 +346,7 @@ def _build(cls: type, table: Any, where: str) -> Any:
 def _coerce(hint: Any, value: Any, where: str) -> Any:
     """Check `value` against the annotation `hint`, converting lists to tuples."""
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if origin is tuple:
         item = typing.get_args(hint)[0]

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from intake.broker import broker_url
 from intake.jobs import ACK_QUEUE
@@ -21,11 +22,11 @@ from store.repo import utcnow
 
 def collect(runtime: Runtime) -> dict[str, Any]:
     with runtime.sessions() as session:
-        def count_by(column) -> dict[str, int]:  # type: ignore[no-untyped-def]
+        def count_by(column: InstrumentedAttribute[Any]) -> dict[str, int]:
             rows = session.execute(select(column, func.count()).group_by(column)).all()
             return {str(key): n for key, n in rows}
 
-        report = {
+        report: dict[str, Any] = {
             "store": runtime.engine.url.render_as_string(hide_password=True),
             "complaints": count_by(ComplaintRow.status),
             "delivery": count_by(ComplaintRow.delivery_state),
@@ -43,7 +44,7 @@ def collect(runtime: Runtime) -> dict[str, Any]:
     return report
 
 
-def mailbox_health(session, runtime: Runtime) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def mailbox_health(session: Session, runtime: Runtime) -> list[dict[str, Any]]:
     """Per polled folder: last good poll, mail today, failures, and the SSL box warning."""
     settings = runtime.settings
     midnight = datetime.now(ZoneInfo(settings.clock.timezone)).replace(
@@ -75,7 +76,7 @@ def mailbox_health(session, runtime: Runtime) -> list[dict[str, Any]]:  # type: 
     return health
 
 
-def channel_health(session, runtime: Runtime) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def channel_health(session: Session, runtime: Runtime) -> list[dict[str, Any]]:
     """Polled channels other than mailboxes (Telegram updates, X mentions and DMs)."""
     boxes = {box.name for box in runtime.settings.mailbox}
     health = []

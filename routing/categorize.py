@@ -73,11 +73,12 @@ def model_hits(proba: Mapping[str, float], axis: str, top: int) -> tuple[RuleHit
 MAX_TEXT_CHARS = 4000
 
 
-def decide_product(combined: Mapping[str, float], hits, channel, min_confidence):
+def decide_product(combined: Mapping[str, float], hits: Sequence[RuleHit], channel: str,
+                   min_confidence: float) -> tuple[str, float, str]:
     """(product, confidence, decided_by) from the combined scores and the channel."""
     if channel in FORCED_CHANNELS:
         return FORCED_CHANNELS[channel], 1.0, f"channel:{channel}"
-    product = max(combined, key=combined.get)
+    product = max(combined, key=combined.__getitem__)
     confidence = combined[product]
     if confidence < min_confidence:
         return FALLBACK_PRODUCT, confidence, "fallback:low_confidence"
@@ -106,7 +107,7 @@ def categorize(
     product, confidence, decided_by = decide_product(products, hits, channel, min_confidence)
     return Categorisation(
         product=product,
-        kind=max(kinds, key=kinds.get),
+        kind=max(kinds, key=kinds.__getitem__),
         confidence=round(confidence, 4),
         decided_by=decided_by,
         hits=hits + model_hits(product_proba, "product", MODEL_TOP)

@@ -16,11 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+# typeshed's stub for `re` is a single module and does not declare these private submodules,
+# which CPython 3.11+ has (re/_constants.py, re/_parser.py).
 try:  # the parser is private; without it there is simply no prefilter
-    from re import _constants as _c
-    from re import _parser
+    from re import _constants as _c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - other Python versions
-    _parser = None  # type: ignore[assignment]
+    _parser = None
 
 Literals = frozenset[str]
 

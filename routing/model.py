@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import filterfalse
 from pathlib import Path
+from typing import Any
 
 from intake.schema import KINDS, PRODUCTS
 from routing.textnorm import fold
@@ -143,9 +144,9 @@ def predict_both(model: Model, features: Iterable[str]) -> tuple[Probabilities, 
     return softmax(model.product.labels, scores[:split]), softmax(model.kind.labels, scores[split:])
 
 
-def read_examples(paths: Iterable[Path]) -> list[dict]:
+def read_examples(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """Labelled messages from JSON Lines files (fields of data/README.md)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in paths:
         with path.open(encoding="utf-8") as lines:
             rows.extend(json.loads(line) for line in lines if line.strip())

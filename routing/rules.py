@@ -44,7 +44,7 @@ def parse_rule(entry: Mapping[str, Any]) -> RuleSpec:
     unknown = set(entry) - _FIELDS
     if unknown:
         raise ConfigError(f"rule {name!r}: unknown keys {sorted(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
     spec = RuleSpec(**values)
     check_rule(spec)
     return spec

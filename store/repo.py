@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from intake.schema import RawMessage
 from store.models import (
@@ -112,7 +112,13 @@ def get_blob(session: Session, sha256: str) -> bytes | None:
     return session.scalar(select(BlobRow.data).where(BlobRow.sha256 == sha256))
 
 
-CLAIMS = {
+_Claim = tuple[
+    type[ComplaintRow] | type[RawMessageRow],  # the table
+    InstrumentedAttribute[str | None],  # the job's state column
+    InstrumentedAttribute[datetime | None],  # when the job was claimed
+]
+
+CLAIMS: dict[str, _Claim] = {
     "delivery": (ComplaintRow, ComplaintRow.delivery_state, ComplaintRow.delivery_claimed_at),
     "ack": (ComplaintRow, ComplaintRow.ack_state, ComplaintRow.ack_claimed_at),
     "followup": (RawMessageRow, RawMessageRow.forward_state, RawMessageRow.forward_claimed_at),
@@ -127,13 +133,15 @@ def claim(session: Session, row_id: int, job: str, lease: timedelta) -> bool:
     """
     model, state, claimed_at = CLAIMS[job]
     now = utcnow()
-    result = session.execute(
+    # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed as
+    # returning the base Result for every statement.
+    result = cast(CursorResult[Any], session.execute(
         update(model)
         .where(model.id == row_id, state == "pending")
         .where((claimed_at.is_(None)) | (claimed_at < now - lease))
         .values({claimed_at: now})
         .execution_options(synchronize_session=False)
-    )
+    ))
     return result.rowcount == 1
 
 

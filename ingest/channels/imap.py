@@ -59,8 +59,16 @@ class ImapFolder:
             self.close()
             raise
 
+    @property
+    def _connected(self) -> IMAPClient:
+        """The open connection; a `ConnectionError` when `open` has not made one (or `close`
+        has ended it)."""
+        if self.client is None:
+            raise ConnectionError(f"{self.box.name}/{self.folder}: not connected")
+        return self.client
+
     def select(self) -> FolderState:
-        info = self.client.select_folder(self.folder)
+        info = self._connected.select_folder(self.folder)
         return FolderState(
             uidvalidity=int(info[b"UIDVALIDITY"]),
             uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
@@ -88,16 +96,16 @@ class ImapFolder:
         criteria: list = ["UID", f"{last_uid + 1}:*"]
         if since is not None:
             criteria += ["SINCE", since]
-        return sorted(uid for uid in self.client.search(criteria) if uid > last_uid)
+        return sorted(uid for uid in self._connected.search(criteria) if uid > last_uid)
 
     def uids_up_to(self, last_uid: int, criteria: tuple = ()) -> list[int]:
         if last_uid < 1:
             return []
-        return sorted(self.client.search(["UID", f"1:{last_uid}", *criteria]))
+        return sorted(self._connected.search(["UID", f"1:{last_uid}", *criteria]))
 
     def fetch(self, uids: list[int]) -> Iterator[Fetched]:
         """The raw bytes and INTERNALDATE of `uids`, in UID order."""
-        response = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        response = self._connected.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
         for uid in uids:
             data = response.get(uid)
             if data is None:
@@ -110,32 +118,33 @@ class ImapFolder:
         for start in range(0, len(uids), ACTION_BATCH):
             batch = uids[start:start + ACTION_BATCH]
             if self.box.after_ingest == "seen":
-                self.client.add_flags(batch, [b"\\Seen"], silent=True)
+                self._connected.add_flags(batch, [b"\\Seen"], silent=True)
             elif self.box.after_ingest == "move":
                 self._move(batch)
             else:
-                self.client.delete_messages(batch, silent=True)
+                self._connected.delete_messages(batch, silent=True)
                 self._expunge(batch)
 
     def _move(self, uids: list[int]) -> None:
-        target = self.box.move_to
-        if not self.client.folder_exists(target):
-            self.client.create_folder(target)
+        client, target = self._connected, self.box.move_to
+        if not client.folder_exists(target):
+            client.create_folder(target)
         try:
-            self.client.move(uids, target)  # RFC 6851
+            client.move(uids, target)  # RFC 6851
         except CapabilityError:
-            self.client.copy(uids, target)
-            self.client.delete_messages(uids, silent=True)
+            client.copy(uids, target)
+            client.delete_messages(uids, silent=True)
             self._expunge(uids)
 
     def _expunge(self, uids: list[int]) -> None:
-        if self.client.has_capability("UIDPLUS"):
-            self.client.uid_expunge(uids)  # RFC 4315: only ours, not others' \Deleted mail
+        client = self._connected
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)  # RFC 4315: only ours, not others' \Deleted mail
         else:
-            self.client.expunge()
+            client.expunge()
 
     def idle_start(self) -> None:
-        self.client.idle()  # RFC 2177
+        self._connected.idle()  # RFC 2177
 
     def idle_check(self, seconds: float) -> bool:
         """True when the server reported new mail within `seconds`.
@@ -144,13 +153,13 @@ class ImapFolder:
         (it swallows the EOF), so an early empty answer means the connection is gone.
         """
         started = time.monotonic()
-        responses = self.client.idle_check(timeout=seconds)
+        responses = self._connected.idle_check(timeout=seconds)
         if not responses and time.monotonic() - started < seconds / 2:
             raise ConnectionError("the server closed the connection during IDLE")
         return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
 
     def idle_stop(self) -> None:
-        self.client.idle_done()
+        self._connected.idle_done()
 
 
 def connect(box: MailboxSettings) -> IMAPClient:

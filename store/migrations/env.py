@@ -1,7 +1,8 @@
 """Alembic environment: runs on the connection `store.migrate` hands in (or the URL)."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from alembic.util import CommandError
+from sqlalchemy import Connection, create_engine
 
 from store.models import Base
 
@@ -14,12 +15,15 @@ def run_migrations() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise CommandError("no connection handed in and no sqlalchemy.url to connect to")
+    engine = create_engine(url)
     with engine.begin() as conn:
         _run(conn)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

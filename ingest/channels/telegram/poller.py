@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
 from telegram.error import RetryAfter
 
 from ingest.channels.telegram.api import open_bot, retry_seconds
@@ -131,7 +132,7 @@ class TelegramPoller:
         with self.runtime.sessions.begin() as session:
             repo.set_watermark(session, *STATUS_KEY, {"offset": update_id})
 
-    def _status_row(self, session) -> PollStatusRow:  # type: ignore[no-untyped-def]
+    def _status_row(self, session: Session) -> PollStatusRow:
         row = session.get(PollStatusRow, STATUS_KEY)
         if row is None:
             row = PollStatusRow(mailbox=STATUS_KEY[0], folder=STATUS_KEY[1], channel=tg.CHANNEL,

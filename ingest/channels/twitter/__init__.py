@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import tweepy  # type: ignore[import-untyped]
+import tweepy
 
 from ingest.channels import AckRequest, ChannelSpec, register
 from ingest.channels.twitter.client import (

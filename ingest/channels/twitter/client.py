@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-import tweepy  # type: ignore[import-untyped]
+import tweepy
 from requests.adapters import HTTPAdapter
 
 from intake.errors import PermanentError, TemporaryError

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import tweepy  # type: ignore[import-untyped]
+import tweepy
+from sqlalchemy.orm import Session
 
 from ingest import pipeline
 from ingest.channels.twitter.client import (
@@ -156,7 +157,7 @@ class Poller:
     def describe(self, exc: Exception) -> str:
         return mask(f"{type(exc).__name__}: {exc}")
 
-    def _status_row(self, session) -> PollStatusRow:  # type: ignore[no-untyped-def]
+    def _status_row(self, session: Session) -> PollStatusRow:
         row = session.get(PollStatusRow, ("twitter", self.feed))
         if row is None:
             row = PollStatusRow(mailbox="twitter", folder=self.feed, channel="twitter",
