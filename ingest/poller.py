@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from ingest import pipeline
 from ingest.channels.email import raw_from_bytes
 from ingest.channels.imap import Fetched, FolderState, ImapFolder
@@ -28,8 +26,7 @@ from intake.locks import FeedLock
 from intake.runtime import Runtime
 from intake.schema import RawMessage
 from intake.settings import MailboxSettings
-from store import repo
-from store.models import PollStatusRow
+from store import health, repo
 
 log = logging.getLogger(__name__)
 
@@ -245,39 +242,21 @@ class MailboxPoller:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def _status_row(self, session: Session) -> PollStatusRow:
-        row = session.get(PollStatusRow, (self.box.name, self.folder_name))
-        if row is None:
-            row = PollStatusRow(mailbox=self.box.name, folder=self.folder_name,
-                                channel=self.box.channel, consecutive_failures=0,
-                                messages_total=0)
-            session.add(row)
-        return row
-
     def _record_success(self, report: PollReport) -> None:
         if self.outage_since is not None:
             log.warning("%s: reachable again after %s failures (%.0f s)", self.key,
                         self.failures, time.monotonic() - self.outage_since)
         self.failures, self.outage_since = 0, None
-        with self.runtime.sessions.begin() as session:
-            row = self._status_row(session)
-            row.last_attempt_at = row.last_success_at = repo.utcnow()
-            row.consecutive_failures = 0
-            row.messages_total += report.fetched
+        health.record_success(self.runtime.sessions, self.box.name, self.folder_name,
+                              self.box.channel, report.fetched)
 
     def _record_failure(self, exc: Exception) -> None:
         self.failures += 1
         if self.outage_since is None:  # an outage is logged once, with its end
             self.outage_since = time.monotonic()
             log.error("%s: %s; retrying with backoff", self.key, exc)
-        try:
-            with self.runtime.sessions.begin() as session:
-                row = self._status_row(session)
-                row.last_attempt_at = row.last_error_at = repo.utcnow()
-                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                row.consecutive_failures = self.failures
-        except Exception:
-            log.debug("%s: could not record the failure", self.key, exc_info=True)
+        health.record_failure(self.runtime.sessions, self.box.name, self.folder_name,
+                              self.box.channel, f"{type(exc).__name__}: {exc}", self.failures)
 
     # --- the loop ------------------------------------------------------------------------------
 

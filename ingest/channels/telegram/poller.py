@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from sqlalchemy.orm import Session
 from telegram.error import RetryAfter
 
 from ingest.channels.telegram.api import open_bot, retry_seconds
@@ -24,8 +23,7 @@ from intake.errors import ConfigError
 from intake.locks import FeedLock
 from intake.runtime import Runtime
 from normalize import telegram as tg
-from store import repo
-from store.models import PollStatusRow
+from store import health, repo
 
 log = logging.getLogger(__name__)
 
@@ -132,24 +130,12 @@ class TelegramPoller:
         with self.runtime.sessions.begin() as session:
             repo.set_watermark(session, *STATUS_KEY, {"offset": update_id})
 
-    def _status_row(self, session: Session) -> PollStatusRow:
-        row = session.get(PollStatusRow, STATUS_KEY)
-        if row is None:
-            row = PollStatusRow(mailbox=STATUS_KEY[0], folder=STATUS_KEY[1], channel=tg.CHANNEL,
-                                consecutive_failures=0, messages_total=0)
-            session.add(row)
-        return row
-
     def _record_success(self, fetched: int) -> None:
         if self.outage_since is not None:
             log.warning("telegram: reachable again after %s failures (%.0f s)", self.failures,
                         time.monotonic() - self.outage_since)
         self.failures, self.outage_since = 0, None
-        with self.runtime.sessions.begin() as session:
-            row = self._status_row(session)
-            row.last_attempt_at = row.last_success_at = repo.utcnow()
-            row.consecutive_failures = 0
-            row.messages_total += fetched
+        health.record_success(self.runtime.sessions, *STATUS_KEY, tg.CHANNEL, fetched)
 
     def _record_failure(self, exc: Exception) -> None:
         self.failures += 1
@@ -157,13 +143,8 @@ class TelegramPoller:
         if self.outage_since is None:  # an outage is logged once, with its end
             self.outage_since = time.monotonic()
             log.error("telegram: %s; retrying with backoff", error)
-        try:
-            with self.runtime.sessions.begin() as session:
-                row = self._status_row(session)
-                row.last_attempt_at = row.last_error_at = repo.utcnow()
-                row.last_error, row.consecutive_failures = error[:2000], self.failures
-        except Exception:
-            log.debug("telegram: could not record the failure", exc_info=True)
+        health.record_failure(self.runtime.sessions, *STATUS_KEY, tg.CHANNEL, error,
+                              self.failures)
 
 
 def pollers(runtime: Runtime, stop: threading.Event) -> list[threading.Thread]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import tweepy
-from sqlalchemy.orm import Session
 
 from ingest import pipeline
 from ingest.channels.twitter.client import (
@@ -46,8 +45,7 @@ from intake.locks import FeedLock
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import RawMessage
-from store import repo
-from store.models import PollStatusRow
+from store import health, repo
 
 log = logging.getLogger(__package__)  # one logger for the whole X channel
 
@@ -157,24 +155,13 @@ class Poller:
     def describe(self, exc: Exception) -> str:
         return mask(f"{type(exc).__name__}: {exc}")
 
-    def _status_row(self, session: Session) -> PollStatusRow:
-        row = session.get(PollStatusRow, ("twitter", self.feed))
-        if row is None:
-            row = PollStatusRow(mailbox="twitter", folder=self.feed, channel="twitter",
-                                consecutive_failures=0, messages_total=0)
-            session.add(row)
-        return row
-
     def _record_success(self, report: PollReport) -> None:
         if self.outage_since is not None:
             log.warning("%s: working again after %s failures (%.0f s)", self.key,
                         self.failures, time.monotonic() - self.outage_since)
         self.failures, self.outage_since, self.outage_kind = 0, None, None
-        with self.runtime.sessions.begin() as session:
-            row = self._status_row(session)
-            row.last_attempt_at = row.last_success_at = repo.utcnow()
-            row.consecutive_failures = 0
-            row.messages_total += report.fetched
+        health.record_success(self.runtime.sessions, "twitter", self.feed, "twitter",
+                              report.fetched)
 
     def _record_failure(self, exc: Exception) -> None:
         self.failures += 1
@@ -184,14 +171,8 @@ class Poller:
             log.error("%s: %s; retrying with backoff", self.key, problem,
                       exc_info=not isinstance(exc, (TemporaryError, PermanentError)))
         self.outage_kind = type(exc)
-        try:
-            with self.runtime.sessions.begin() as session:
-                row = self._status_row(session)
-                row.last_attempt_at = row.last_error_at = repo.utcnow()
-                row.last_error = problem[:2000]
-                row.consecutive_failures = self.failures
-        except Exception:
-            log.debug("%s: could not record the failure", self.key, exc_info=True)
+        health.record_failure(self.runtime.sessions, "twitter", self.feed, "twitter", problem,
+                              self.failures)
 
 
 class MentionsPoller(Poller):
