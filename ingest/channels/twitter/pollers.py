@@ -14,7 +14,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import tweepy
@@ -40,6 +39,7 @@ from ingest.channels.twitter.payloads import (
     snowflake,
     tweet_raw,
 )
+from ingest.poller import PollReport  # one report of a polling cycle, for every feed
 from intake.errors import PermanentError, TemporaryError
 from intake.locks import FeedLock
 from intake.privacy import mask
@@ -53,14 +53,6 @@ BACKOFF_MAX = 300.0  # seconds: ceiling of the exponential backoff
 RESET_WAIT_MAX = 16 * 60.0  # rate-limit windows are 15 minutes (docs: "Rate limits")
 AUTH_RETRY = 30 * 60.0  # a revoked token needs a person; look again now and then
 TIER_RETRY = 60 * 60.0  # DMs on a tier without them: ask hourly
-
-
-@dataclass(frozen=True)
-class PollReport:
-    fetched: int = 0
-    created: int = 0
-    duplicates: int = 0
-    failed: int = 0
 
 
 class Poller:
@@ -132,7 +124,8 @@ class Poller:
         for batch in batches(raws):
             for outcome in pipeline.ingest_batch(self.runtime, batch):
                 counts[_COUNTED.get(outcome.status, "created")] += 1
-        return PollReport(**counts)
+        return PollReport(fetched=counts["fetched"], created=counts["created"],
+                          duplicates=counts["duplicates"], failed=counts["failed"])
 
     def _reject(self, item: Any, what: str) -> None:
         """An item without a usable id: kept raw and recorded failed, never a crash."""
