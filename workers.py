@@ -11,11 +11,12 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from intake import delivery, runtime
-from intake.broker import declare_queues, make_broker
+from intake import runtime
 from intake.errors import PermanentError
-from intake.jobs import ACK_ACTOR, ACK_QUEUE, DELIVER_ACTOR, FOLLOWUP_ACTOR
 from intake.privacy import install_masking
+from outbound import delivery
+from outbound.broker import declare_queues, make_broker
+from outbound.jobs import ACK_ACTOR, ACK_QUEUE, DELIVER_ACTOR, FOLLOWUP_ACTOR
 
 install_masking()
 broker = make_broker(runtime.get().settings)
@@ -23,14 +24,14 @@ runtime.get().broker = broker
 dramatiq.set_broker(broker)
 declare_queues(broker, runtime.get().settings)
 
-# Acting on a socket without a timeout would hang past this limit (see intake.smtp).
+# Acting on a socket without a timeout would hang past this limit (see outbound.smtp).
 TIME_LIMIT_MS = 5 * 60 * 1000
 
 
 @dramatiq.actor(actor_name=DELIVER_ACTOR, queue_name=ACK_QUEUE, throws=(PermanentError,),
                 time_limit=TIME_LIMIT_MS)
 def deliver_ticket(complaint_id: int) -> None:
-    """E-mail the ticket to its unit (sent on the unit's own queue by `intake.jobs`)."""
+    """E-mail the ticket to its unit (sent on the unit's own queue by `outbound.jobs`)."""
     delivery.deliver_ticket(runtime.get(), complaint_id)
 
 

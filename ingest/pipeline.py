@@ -17,10 +17,10 @@ from ingest import records
 from ingest.continuation import depends_on, settle
 from ingest.prepare import Failed, Prepared, as_exception, prepare_many
 from ingest.records import Outcome
-from intake import jobs
 from intake.errors import PermanentError
 from intake.runtime import Runtime
 from intake.schema import RawMessage
+from outbound import jobs
 from store import repo
 from store.models import ComplaintRow, RawMessageRow
 

@@ -17,8 +17,8 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 
 from ingest import pipeline
-from intake import jobs
 from intake.runtime import Runtime
+from outbound import jobs
 from store.models import ComplaintRow, RawMessageRow
 from store.repo import utcnow
 

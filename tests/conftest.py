@@ -22,7 +22,7 @@ from aiosmtpd.smtp import Envelope
 
 from intake import runtime as runtime_module
 from intake import settings as settings_module
-from intake.bundled_redis import BundledRedis
+from intake.cli.bundled_redis import BundledRedis
 from intake.runtime import Runtime
 from store import migrate
 

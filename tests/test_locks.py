@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from intake.locks import FeedLock
+from ingest.locks import FeedLock
 
 
 def test_one_holder_at_a_time_and_a_dead_holder_times_out(redis_url):

@@ -45,7 +45,7 @@ def main() -> int:
 
 
 def orchestrate(count: int, store: str, processes: int) -> int:
-    from intake.bundled_redis import BundledRedis
+    from intake.cli.bundled_redis import BundledRedis
     from tests.ingest.dovecot import DovecotServer
 
     work = Path(tempfile.mkdtemp(prefix="bench-imap-"))
@@ -135,10 +135,10 @@ def intake(env: dict) -> dict:
 
     import psutil
 
-    from ingest.poller import MailboxPoller
+    from ingest.channels.email.poller import MailboxPoller
     from intake import settings as settings_module
-    from intake.broker import make_broker
     from intake.runtime import Runtime, install
+    from outbound.broker import make_broker
     from store import migrate
 
     data = tomllib.loads((ROOT / "settings.toml").read_text(encoding="utf-8"))

@@ -15,9 +15,9 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from ingest import poller as poller_module
-from ingest.poller import MailboxPoller, start_pollers
-from intake.broker import make_broker
+from ingest.channels.email import poller as poller_module
+from ingest.channels.email.poller import MailboxPoller, start_pollers
+from outbound.broker import make_broker
 from store.models import ComplaintRow, EventRow, PollStatusRow, RawMessageRow
 from tests.conftest import DATA, make_settings
 
@@ -395,7 +395,7 @@ def test_first_run_since_a_date(imap, dovecot):
 
 
 def test_status_warns_when_the_ssl_box_is_not_polled(imap, dovecot):
-    from intake.status import collect
+    from intake.cli.status import collect
 
     rt = imap()
     boxes = {b["mailbox"]: b for b in collect(rt)["mailboxes"]}

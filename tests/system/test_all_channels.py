@@ -20,8 +20,8 @@ from ingest import pipeline
 from ingest.channels.email import raw_from_bytes
 from ingest.channels.twitter import MentionsPoller
 from ingest.webhooks import HttpServer
-from intake.broker import make_broker
-from intake.jobs import ACK_QUEUE
+from outbound.broker import make_broker
+from outbound.jobs import ACK_QUEUE
 from store.models import ComplaintRow
 from tests.conftest import DATA, free_port, make_settings
 from tests.ingest.telegram.conftest import TOKEN, poll, update

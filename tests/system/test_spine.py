@@ -17,8 +17,8 @@ import workers
 from ingest import pipeline
 from ingest.channels.email import raw_from_bytes
 from ingest.reconciler import reconcile
-from intake.broker import make_broker
-from intake.jobs import ACK_QUEUE
+from outbound.broker import make_broker
+from outbound.jobs import ACK_QUEUE
 from store.models import ComplaintRow, EventRow, RawMessageRow
 from tests.conftest import DATA, make_settings
 
@@ -219,7 +219,7 @@ def test_the_same_mail_in_two_mailboxes_is_one_complaint_on_the_stricter_clock(s
 
 
 def test_a_job_that_keeps_failing_ends_as_a_recorded_dead_letter(system):
-    from intake.status import collect
+    from intake.cli.status import collect
     from store.models import DeadLetterRow
 
     rt, inbox = system

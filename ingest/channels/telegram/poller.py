@@ -19,8 +19,8 @@ from telegram.error import RetryAfter
 
 from ingest.channels.telegram.api import open_bot, retry_seconds
 from ingest.channels.telegram.receive import Receiver
+from ingest.locks import FeedLock
 from intake.errors import ConfigError
-from intake.locks import FeedLock
 from intake.runtime import Runtime
 from normalize import telegram as tg
 from store import health, repo

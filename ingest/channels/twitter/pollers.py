@@ -19,6 +19,7 @@ from typing import Any
 import tweepy
 
 from ingest import pipeline
+from ingest.channels.email.poller import PollReport  # one report of a polling cycle, for every feed
 from ingest.channels.twitter.client import (
     Forbidden,
     NotConfigured,
@@ -39,9 +40,8 @@ from ingest.channels.twitter.payloads import (
     snowflake,
     tweet_raw,
 )
-from ingest.poller import PollReport  # one report of a polling cycle, for every feed
+from ingest.locks import FeedLock
 from intake.errors import PermanentError, TemporaryError
-from intake.locks import FeedLock
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import RawMessage

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ingest import pipeline
 from ingest.channels.telegram import raw_from_update, routes
-from intake import delivery
+from outbound import delivery
 from store import repo
 from store.models import AttachmentRow, EventRow, OutboundMessageRow, RawMessageRow
 from tests.ingest.telegram.conftest import TOKEN, complaints, count, poll, raws, update

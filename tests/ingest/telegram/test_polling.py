@@ -14,8 +14,8 @@ import pytest
 from telegram.error import NetworkError
 
 from ingest.channels.telegram import TelegramPoller, pollers
-from intake import delivery
 from intake.errors import PermanentError, TemporaryError
+from outbound import delivery
 from store.models import PollStatusRow, RawMessageRow
 from tests.ingest.telegram.conftest import complaints, count, poll, raws, update
 
@@ -189,7 +189,7 @@ def test_a_second_instance_does_not_poll_the_bot_while_the_first_holds_it(
         bot_api, telegram_runtime, redis_url):
     import redis as redis_client
 
-    from intake.locks import FeedLock
+    from ingest.locks import FeedLock
 
     runtime = telegram_runtime()
     client = redis_client.Redis.from_url(redis_url)

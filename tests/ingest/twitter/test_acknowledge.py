@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from ingest.channels.twitter import DirectMessagesPoller, MentionsPoller
-from intake import delivery
 from intake.errors import PermanentError, TemporaryError
 from intake.privacy import mask_email, mask_phone
+from outbound import delivery
 from store.models import ComplaintRow, OutboundMessageRow, RawMessageRow
 from tests.ingest.twitter.conftest import load
 from tests.ingest.twitter.fake_x import Fault

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from ingest.channels.twitter import AUTH_RETRY, MentionsPoller, Unavailable
-from intake import status
+from intake.cli import status
 from tests.ingest.twitter.conftest import TIMEOUT, load
 from tests.ingest.twitter.fake_x import Fault
 

@@ -7,7 +7,7 @@ import time
 
 import redis
 
-from intake.locks import FeedLock
+from ingest.locks import FeedLock
 
 
 def test_a_second_x_poller_waits_while_the_first_holds_the_feed(redis_url, x_runtime, fake_x):

@@ -20,7 +20,7 @@ from ingest.channels.twitter import (
     Unavailable,
     start_pollers,
 )
-from intake import status
+from intake.cli import status
 from store import repo
 from store.models import ComplaintRow, EventRow, PollStatusRow, RawMessageRow
 from tests.ingest.twitter.conftest import load

@@ -15,8 +15,8 @@ import httpx
 from sqlalchemy import func, select
 
 from ingest.webhooks import HttpServer
-from intake.broker import declare_queues, make_broker
 from intake.runtime import Runtime
+from outbound.broker import declare_queues, make_broker
 from store.models import ComplaintRow, RawMessageRow
 from tests.conftest import free_port, make_settings
 

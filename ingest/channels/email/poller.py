@@ -21,8 +21,8 @@ from typing import Any
 
 from ingest import pipeline
 from ingest.channels.email import raw_from_bytes
-from ingest.channels.imap import Fetched, FolderState, ImapFolder
-from intake.locks import FeedLock
+from ingest.channels.email.imap import Fetched, FolderState, ImapFolder
+from ingest.locks import FeedLock
 from intake.runtime import Runtime
 from intake.schema import RawMessage
 from intake.settings import MailboxSettings

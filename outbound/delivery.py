@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from ingest.channels import AckRequest
 from ingest.channels import channel as channel_spec
-from intake import compose, smtp
 from intake.errors import PermanentError
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import Complainant, RawMessage
 from intake.settings import UnitSettings
+from outbound import compose, smtp
 from store import repo
 from store.models import (
     AttachmentRow,

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from intake.broker import broker_url
-from intake.jobs import ACK_QUEUE
 from intake.runtime import Runtime
+from outbound.broker import broker_url
+from outbound.jobs import ACK_QUEUE
 from store.models import ComplaintRow, DeadLetterRow, PollStatusRow, RawMessageRow
 from store.repo import utcnow
 

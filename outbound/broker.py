@@ -15,7 +15,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware, Retries
 
-from intake import bundled_redis
+from intake.cli import bundled_redis
 from intake.errors import PermanentError
 from intake.settings import Settings
 
@@ -53,7 +53,7 @@ class DeadLetters(Middleware):
         if exception is None or not message.failed or isinstance(exception, PermanentError):
             return
         from intake import runtime
-        from intake.jobs import ACK_ACTOR, DELIVER_ACTOR
+        from outbound.jobs import ACK_ACTOR, DELIVER_ACTOR
         from store.models import DeadLetterRow
         from store.repo import add_event, utcnow
 
@@ -76,7 +76,7 @@ class DeadLetters(Middleware):
 
 
 def declare_queues(broker: dramatiq.Broker, settings: Settings) -> None:
-    from intake.jobs import ACK_QUEUE
+    from outbound.jobs import ACK_QUEUE
 
     broker.declare_queue(ACK_QUEUE)
     for unit in settings.unit:

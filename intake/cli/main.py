@@ -7,20 +7,14 @@ Errors the user can fix print one line and exit non-zero; no traceback for bad i
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
-from pathlib import Path
 
 from intake import settings as settings_module
-from intake.errors import ConfigError, IntakeError, NotAnEmail
+from intake.cli import commands
+from intake.errors import ConfigError, IntakeError
 from intake.privacy import setup_logging
-
-EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_CONFIG = 65, 66, 75, 78
-
-log = logging.getLogger("intake")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, settings) or 0)
     except ConfigError as exc:
         print(f"intake: configuration: {exc}", file=sys.stderr)
-        return EX_CONFIG
+        return commands.EX_CONFIG
     except IntakeError as exc:
         print(f"intake: {exc}", file=sys.stderr)
         return 1
@@ -41,8 +35,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from intake import commands
-
     parser = argparse.ArgumentParser(prog="intake", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="settings file (default: $INTAKE_CONFIG or settings.toml)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -59,11 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("normalize", help="print the complaint JSON of one mail (no store)")
     cmd.add_argument("file")
     cmd.add_argument("--mailbox", help="the [[mailbox]] it arrived in (sets the channel)")
-    cmd.set_defaults(handler=normalize)
+    cmd.set_defaults(handler=commands.normalize)
 
     cmd = sub.add_parser("categorize", help="JSON Lines {id, channel, subject, text} in, decisions out")
     cmd.add_argument("file", nargs="?", help="input file (default: stdin)")
-    cmd.set_defaults(handler=categorize)
+    cmd.set_defaults(handler=commands.categorize)
 
     cmd = sub.add_parser("db", help="database schema")
     cmd.add_argument("action", choices=["upgrade", "current"])
@@ -115,68 +107,3 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def normalize(args: argparse.Namespace, settings: settings_module.Settings) -> int:
-    """Print what the pipeline makes of one mail: the complaint schema, routed (pure)."""
-    import dataclasses
-
-    from ingest.channels.email import normalize_raw, raw_from_bytes
-    from routing.route import route
-
-    payload = read_input(args.file)
-    channel = settings.mailbox_named(args.mailbox).channel if args.mailbox else "email"
-    raw = raw_from_bytes(payload, channel=channel, mailbox=args.mailbox)
-    try:
-        result = normalize_raw(dataclasses.replace(raw, received_at=None), settings)  # type: ignore[arg-type]
-    except NotAnEmail as exc:
-        print(f"intake: {args.file}: not an e-mail: {exc}", file=sys.stderr)
-        return EX_DATAERR
-    complaint = result.complaint
-    decision = route(complaint.subject, complaint.body, channel, settings)
-    complaint = dataclasses.replace(complaint, product=decision.product, kind=decision.kind)
-    json.dump(complaint.to_json(), sys.stdout, ensure_ascii=False, indent=2)
-    print()
-    return 0
-
-
-def categorize(args: argparse.Namespace, settings: settings_module.Settings) -> int:
-    """One output line per input line, same order; a bad line gets an `error` line."""
-    from routing.route import route
-
-    stream = open(args.file, encoding="utf-8") if args.file else sys.stdin
-    errors = 0
-    with stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                decision = route(str(item.get("subject") or ""), str(item.get("text") or ""),
-                                 str(item.get("channel") or "email"), settings)
-            except (ValueError, AttributeError) as exc:
-                errors += 1
-                print(json.dumps({"id": None, "line": number, "error": str(exc)}), flush=True)
-                continue
-            print(json.dumps({
-                "id": item.get("id"), "product": decision.product, "kind": decision.kind,
-                "unit": decision.unit, "queue": decision.queue,
-                "confidence": round(decision.confidence, 4), "decided_by": decision.decided_by,
-                "hits": [hit.rule for hit in decision.hits],
-            }, ensure_ascii=False))
-    return 1 if errors else 0
-
-
-def read_input(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(name).read_bytes()
-    except OSError as exc:
-        raise IntakeError(f"{name}: {exc.strerror}") from None
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,14 +16,15 @@ import threading
 from pathlib import Path
 
 from ingest.channels import all_channels
-from ingest.poller import start_pollers
+from ingest.channels.email.poller import start_pollers
 from ingest.reconciler import ReconcilerThread
 from ingest.webhooks import HttpServer
-from intake import bundled_redis, runtime
-from intake.broker import declare_queues, make_broker
+from intake import runtime
+from intake.cli import bundled_redis
 from intake.errors import ConfigError
 from intake.runtime import Runtime
 from intake.settings import Settings
+from outbound.broker import declare_queues, make_broker
 from store import migrate
 
 log = logging.getLogger(__name__)

@@ -10,15 +10,16 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import OperationalError
 
-from intake.broker import broker_url, declare_queues, make_broker
-from intake.cli import EX_DATAERR, EX_TEMPFAIL, read_input
+from intake.errors import IntakeError, NotAnEmail
 from intake.runtime import Runtime, install
 from intake.settings import Settings
+from outbound.broker import broker_url, declare_queues, make_broker
 from store import migrate
 from store.models import ComplaintRow, DeadLetterRow, RawMessageRow
 
@@ -27,16 +28,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# sysexits.h: what an MTA and a supervisor understand.
+EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_CONFIG = 65, 66, 75, 78
+
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from intake.supervisor import Supervisor
+    from intake.cli.supervisor import Supervisor
 
     return Supervisor(settings).run()
 
 
 def open_runtime(settings: Settings, *, with_broker: bool = True) -> Runtime:
     """The store (schema checked or upgraded) and, if reachable, the broker."""
-    from intake.supervisor import prepare_schema
+    from intake.cli.supervisor import prepare_schema
 
     rt = Runtime.from_settings(settings)
     prepare_schema(rt)
@@ -128,7 +132,7 @@ def db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
-    from intake.status import collect, render
+    from intake.cli.status import collect, render
 
     rt = open_runtime(settings)
     report = collect(rt)
@@ -222,7 +226,7 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
     """One mailbox in the foreground: one cycle with a progress bar, or until Ctrl-C."""
     import threading
 
-    from ingest.poller import MailboxPoller
+    from ingest.channels.email.poller import MailboxPoller
 
     box = settings.mailbox_named(args.mailbox)
     rt = open_runtime(settings)
@@ -292,3 +296,62 @@ def telegram_webhook(args: argparse.Namespace, settings: Settings) -> int:
     set_webhook(settings.telegram, None if args.delete else args.url)
     print("webhook removed" if args.delete else f"webhook set to {args.url}")
     return 0
+
+
+def normalize(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what the pipeline makes of one mail: the complaint schema, routed (pure)."""
+    import dataclasses
+
+    from ingest.channels.email import normalize_raw, raw_from_bytes
+    from routing.route import route
+
+    payload = read_input(args.file)
+    channel = settings.mailbox_named(args.mailbox).channel if args.mailbox else "email"
+    raw = raw_from_bytes(payload, channel=channel, mailbox=args.mailbox)
+    try:
+        result = normalize_raw(dataclasses.replace(raw, received_at=None), settings)  # type: ignore[arg-type]
+    except NotAnEmail as exc:
+        print(f"intake: {args.file}: not an e-mail: {exc}", file=sys.stderr)
+        return EX_DATAERR
+    complaint = result.complaint
+    decision = route(complaint.subject, complaint.body, channel, settings)
+    complaint = dataclasses.replace(complaint, product=decision.product, kind=decision.kind)
+    json.dump(complaint.to_json(), sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0
+
+
+def categorize(args: argparse.Namespace, settings: Settings) -> int:
+    """One output line per input line, same order; a bad line gets an `error` line."""
+    from routing.route import route
+
+    stream = open(args.file, encoding="utf-8") if args.file else sys.stdin
+    errors = 0
+    with stream:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                decision = route(str(item.get("subject") or ""), str(item.get("text") or ""),
+                                 str(item.get("channel") or "email"), settings)
+            except (ValueError, AttributeError) as exc:
+                errors += 1
+                print(json.dumps({"id": None, "line": number, "error": str(exc)}), flush=True)
+                continue
+            print(json.dumps({
+                "id": item.get("id"), "product": decision.product, "kind": decision.kind,
+                "unit": decision.unit, "queue": decision.queue,
+                "confidence": round(decision.confidence, 4), "decided_by": decision.decided_by,
+                "hits": [hit.rule for hit in decision.hits],
+            }, ensure_ascii=False))
+    return 1 if errors else 0
+
+
+def read_input(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        raise IntakeError(f"{name}: {exc.strerror}") from None
