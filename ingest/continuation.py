@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest import records
-from ingest.records import Outcome
+from ingest.records import Outcome, OutcomeStatus
 from intake.runtime import Runtime
 from intake.schema import Complaint
+from intake.states import OPEN, JobState, RawState
 from normalize.records import Normalized
 from routing.clocks import first_answer_due
 from store import repo
@@ -24,22 +25,22 @@ from store.models import ComplaintRow, OutboundMessageRow, RawMessageRow
 log = logging.getLogger(__name__)
 
 
-def settle(session: Session, runtime: Runtime, item: records.Prepared) -> Outcome | None:
+def settle(session: Session, runtime: Runtime, item: records.Item) -> Outcome | None:
     """Auto-replies, copies from another mailbox and follow-ups; None for a new complaint."""
     row, complaint, normalized = item.row, item.complaint, item.normalized
     if complaint.auto_submitted:
-        row.status = "processed"
+        row.status = RawState.PROCESSED
         repo.add_event(session, "not_a_complaint", raw_message_id=row.id,
                        reason=normalized.auto_reason, ticket_ref=complaint.ticket_ref)
         log.info("raw %s: auto-submitted (%s), recorded only", row.id, normalized.auto_reason)
-        return Outcome(row.id, "auto_submitted")
+        return Outcome(row.id, OutcomeStatus.AUTO_SUBMITTED)
     twin = _same_mail_elsewhere(session, complaint)
     if twin is not None:  # the same mail reached another of our mailboxes (To and Cc)
-        row.status, row.complaint_id = "processed", twin.id
+        row.status, row.complaint_id = RawState.PROCESSED, twin.id
         repo.add_event(session, "received_again", complaint_id=twin.id, raw_message_id=row.id,
                        channel=row.channel, mailbox=row.mailbox)
-        _apply_stricter_clock(session, runtime, twin, complaint)
-        return Outcome(row.id, "duplicate", twin.id, twin.reference)
+        _apply_ssl_clock(session, runtime, twin, complaint)
+        return Outcome(row.id, OutcomeStatus.DUPLICATE, twin.id, twin.reference)
     if normalized.replaces:
         edited = _complaint_by_source(session, row.channel, normalized.replaces)
         if edited is not None:
@@ -52,7 +53,7 @@ def settle(session: Session, runtime: Runtime, item: records.Prepared) -> Outcom
     return None
 
 
-def depends_on(items: list[records.Prepared], item: records.Prepared) -> bool:
+def depends_on(items: list[records.Item], item: records.Item) -> bool:
     """Whether `item` is a copy of, or continues the conversation of, a new item before it."""
     twin = _dedupes_across_mailboxes(item.complaint)
     thread = item.normalized.thread_key
@@ -68,13 +69,13 @@ def _record_followup(session: Session, runtime: Runtime, row: RawMessageRow,
     """A message on an open complaint: stored on it; the unit is told, unless it wrote it."""
     unit_addresses = {u.email.lower() for u in runtime.settings.unit}
     from_unit = (complaint.complainant.email or "").lower() in unit_addresses
-    row.status, row.complaint_id = "processed", existing.id
-    row.forward_state = "not_needed" if from_unit else "pending"
+    row.status, row.complaint_id = RawState.PROCESSED, existing.id
+    row.forward_state = JobState.NOT_NEEDED if from_unit else JobState.PENDING
     repo.add_event(session, "unit_reply" if from_unit else "followup", complaint_id=existing.id,
                    raw_message_id=row.id, subject=complaint.subject)
     log.info("raw %s: continues %s%s", row.id, existing.reference,
              " (from the unit)" if from_unit else "")
-    return Outcome(row.id, "followup", existing.id, existing.reference,
+    return Outcome(row.id, OutcomeStatus.FOLLOWUP, existing.id, existing.reference,
                    forward_queue=None if from_unit else existing.queue)
 
 
@@ -97,14 +98,18 @@ def _same_mail_elsewhere(session: Session, complaint: Complaint) -> ComplaintRow
     ).first()
 
 
-def _apply_stricter_clock(session: Session, runtime: Runtime, twin: ComplaintRow,
-                          complaint: Complaint) -> None:
-    """A copy through the SSL problem address puts the complaint on the 24-hour clock too."""
+def _apply_ssl_clock(session: Session, runtime: Runtime, twin: ComplaintRow,
+                     complaint: Complaint) -> None:
+    """A copy through the SSL problem address makes the complaint an SSL problem report: its
+    answer is due `ssl_answer_hours` after the first receipt, on the wall clock (CA/B Forum
+    BR 4.9.5), as if it had come through that address alone, whatever the hour."""
+    if complaint.channel != "email_ssl":
+        return  # a copy through a general box changes nothing
     settings = runtime.settings
     due = first_answer_due(twin.received_at, complaint.channel,
                            ssl_hours=settings.clock.ssl_answer_hours, tz=settings.clock.timezone)
-    if twin.due_at is None or due < twin.due_at:
-        repo.add_event(session, "clock_tightened", complaint_id=twin.id,
+    if twin.due_at != due:
+        repo.add_event(session, "clock_changed", complaint_id=twin.id,
                        channel=complaint.channel, due_at=due, was=twin.due_at)
         twin.due_at = due
 
@@ -115,9 +120,6 @@ def _complaint_by_reference(session: Session, reference: str | None) -> Complain
     return session.scalars(
         select(ComplaintRow).where(ComplaintRow.reference == reference)
     ).one_or_none()
-
-
-OPEN = ("received", "acknowledged", "assessed", "assigned", "investigating")
 
 
 def _complaint_answered(session: Session, normalized: Normalized) -> ComplaintRow | None:
@@ -154,8 +156,9 @@ def _record_edit(session: Session, row: RawMessageRow, edited: ComplaintRow,
     repo.add_event(session, "edited", complaint_id=edited.id, raw_message_id=row.id,
                    previous_body=edited.body[:2000])
     edited.body, edited.subject = complaint.body, complaint.subject or edited.subject
-    row.status, row.complaint_id = "processed", edited.id
-    row.forward_state = "pending" if edited.delivery_state == "sent" else "not_needed"
+    row.status, row.complaint_id = RawState.PROCESSED, edited.id
+    row.forward_state = (JobState.PENDING if edited.delivery_state == JobState.SENT
+                         else JobState.NOT_NEEDED)
     log.info("raw %s: edits %s", row.id, edited.reference)
-    return Outcome(row.id, "followup", edited.id, edited.reference,
-                   forward_queue=edited.queue if row.forward_state == "pending" else None)
+    return Outcome(row.id, OutcomeStatus.FOLLOWUP, edited.id, edited.reference,
+                   forward_queue=edited.queue if row.forward_state == JobState.PENDING else None)

@@ -1,49 +1,71 @@
 """The spine: store the raw item first, then normalise, route, record, and enqueue after commit.
 
-`ingest(raw)` is what every channel calls. A second delivery of the same (channel, source_id)
-is recorded on the first and creates nothing. An item that cannot be processed is kept raw,
-marked failed with its error, and never blocks the next one; `process(raw_id)` retries it.
+`ingest(runtime, raws)` is the one door every channel uses. It stores the items raw in one
+commit (with the feed's watermark, when a poller gives one), then processes the new ones, at
+once or in the background while the caller fetches more. A second delivery of the same
+(channel, source_id) is recorded on the first and creates nothing. An item that cannot be
+processed is kept raw, marked failed with its error, and never blocks the next one;
+`process(runtime, raw_ids)` processes stored items again (the reconciler, `intake retry`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest import records
 from ingest.continuation import depends_on, settle
-from ingest.prepare import Failed, Prepared, as_exception, prepare_many
-from ingest.records import Outcome
-from intake.errors import PermanentError
+from ingest.prepare import Failed, Prepared, prepare_many
+from ingest.records import Outcome, OutcomeStatus
 from intake.runtime import Runtime
 from intake.schema import RawMessage
+from intake.states import RawState
 from outbound import jobs
+from outbound.jobs import Job, Work
 from store import repo
 from store.models import ComplaintRow, RawMessageRow
+from store.repo import Watermark
 
 log = logging.getLogger(__name__)
 
 
-def ingest(runtime: Runtime, raw: RawMessage) -> Outcome:
-    """Store `raw` (committed before anything else), then process it."""
-    return ingest_batch(runtime, [raw])[0]
+@dataclass(frozen=True)
+class Ingested:
+    """What the door did with a batch: stored at once; processed now or in the background."""
+
+    stored: list[int | Outcome]  # per item: its new raw id, or the outcome of a duplicate
+    processing: Future[dict[int, Outcome]]
+
+    def outcomes(self) -> list[Outcome]:
+        """One outcome per item, in order (waits for processing in the background)."""
+        processed = self.processing.result()
+        return [processed[item] if isinstance(item, int) else item for item in self.stored]
 
 
-def ingest_batch(runtime: Runtime, raws: Sequence[RawMessage]) -> list[Outcome]:
-    """Store every item raw in one commit, then process the new ones, then enqueue.
+def ingest(runtime: Runtime, raws: Sequence[RawMessage], *, watermark: Watermark | None = None,
+           background: Executor | None = None) -> Ingested:
+    """Store every item raw in one commit (with `watermark`), then process the new ones.
 
-    Batches are what make a first import of thousands of mails fast; each item is still
-    processed in its own savepoint, so one bad item never takes the others down with it.
+    The raw items are committed when this returns. Processing runs here, or on `background`
+    (one batch at a time, in order) while the caller goes on; each item is processed in its
+    own savepoint, so one bad item never takes the others down with it.
     """
-    stored = store_all(runtime, raws)
-    processed = process_batch(runtime, [item for item in stored if isinstance(item, int)])
-    return [processed[item] if isinstance(item, int) else item for item in stored]
+    stored = _store(runtime, raws, watermark)
+    new = [item for item in stored if isinstance(item, int)]
+    if background is not None:
+        return Ingested(stored, background.submit(process, runtime, new))
+    done: Future[dict[int, Outcome]] = Future()
+    done.set_result(process(runtime, new))
+    return Ingested(stored, done)
 
 
-def store_all(runtime: Runtime, raws: Sequence[RawMessage]) -> list[int | Outcome]:
+def _store(runtime: Runtime, raws: Sequence[RawMessage],
+           watermark: Watermark | None) -> list[int | Outcome]:
     """New raw ids, or the outcome of an item already stored (the receipt is recorded)."""
     results: list[int | Outcome] = []
     with runtime.sessions.begin() as session:
@@ -58,7 +80,9 @@ def store_all(runtime: Runtime, raws: Sequence[RawMessage]) -> list[int | Outcom
             )
             reference = _reference_of(session, row.complaint_id)
             log.info("raw %s: %s already stored, nothing new", row.id, raw.channel)
-            results.append(Outcome(row.id, "duplicate", row.complaint_id, reference))
+            results.append(Outcome(row.id, OutcomeStatus.DUPLICATE, row.complaint_id, reference))
+        if watermark is not None:  # advanced in the same commit as what it covers
+            repo.set_watermark(session, watermark)
     return results
 
 
@@ -67,20 +91,15 @@ def reject(runtime: Runtime, raw: RawMessage, error: str) -> Outcome:
     with runtime.sessions.begin() as session:
         row, created = repo.save_raw(session, raw)
         if created:
-            row.status, row.error = "failed", error[:4000]
+            row.status, row.error = RawState.FAILED, error[:4000]
             repo.add_event(session, "failed", raw_message_id=row.id, error=error[:4000],
                            permanent=False)
         raw_id = row.id
     log.warning("raw %s: %s", raw_id, error)
-    return Outcome(raw_id, "failed", error=error)
+    return Outcome(raw_id, OutcomeStatus.FAILED, error=error)
 
 
-def process(runtime: Runtime, raw_id: int) -> Outcome:
-    """Normalise, route and record raw item `raw_id`; failures are recorded on it."""
-    return process_batch(runtime, [raw_id])[raw_id]
-
-
-def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome]:
+def process(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome]:
     """Process stored raw items in one transaction; enqueue after the commit.
 
     The pure work (normalise, categorise) comes first; mail that continues a complaint, is
@@ -88,17 +107,17 @@ def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome
     written together. An item that fails is recorded failed on its own.
     """
     outcomes: dict[int, Outcome] = {}
-    failures: list[tuple[int, Exception]] = []
+    failures: dict[int, Failed] = {}
     results = _prepare_outside_transaction(runtime, raw_ids, outcomes)
     with runtime.sessions.begin() as session:
         rows = _load(session, list(results), outcomes)
-        fresh: list[records.Prepared] = []
-        later: list[records.Prepared] = []
-        for item in _prepared(rows, results, failures):
+        fresh: list[records.Item] = []
+        later: list[records.Item] = []
+        for item in _items(rows, results, failures):
             outcome = _settle_safely(session, runtime, item, failures)
             if outcome is not None:
                 outcomes[item.row.id] = outcome
-            elif item.row.id in dict(failures):
+            elif item.row.id in failures:
                 continue
             elif depends_on(fresh, item):
                 later.append(item)  # continues an item of this batch: settled once created
@@ -109,34 +128,46 @@ def process_batch(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome
             outcome = _settle_safely(session, runtime, item, failures)
             if outcome is not None:
                 outcomes[item.row.id] = outcome
-            elif item.row.id not in dict(failures):  # its twin failed: it stands on its own
+            elif item.row.id not in failures:  # its twin failed: it stands on its own
                 created += records.create_complaints(session, runtime, [item], failures)
         for done in created:
-            outcomes[done.raw_id] = Outcome(done.raw_id, "created", done.complaint_id,
-                                            done.reference)
-    for raw_id, error in failures:
-        outcomes[raw_id] = _record_failure(runtime, raw_id, error)
-    jobs.dispatch(runtime, [(c.complaint_id, c.queue, True, c.ack_pending) for c in created])
-    jobs.dispatch_followups(runtime, [(o.raw_id, o.forward_queue) for o in outcomes.values()
-                                      if o.forward_queue])
+            outcomes[done.raw_id] = Outcome(done.raw_id, OutcomeStatus.CREATED,
+                                            done.complaint_id, done.reference)
+    for raw_id, failed in failures.items():
+        outcomes[raw_id] = _record_failure(runtime, raw_id, failed)
+    jobs.dispatch(runtime, _work_of(created, outcomes.values()))
     return outcomes
 
 
-def _settle_safely(session: Session, runtime: Runtime, item: records.Prepared,
-                   failures: list[tuple[int, Exception]]) -> Outcome | None:
-    """`_settle` in a savepoint: a failure is the item's alone (PostgreSQL would otherwise
+def _work_of(created: list[records.Created], outcomes: Iterable[Outcome]) -> list[Work]:
+    """The jobs the processed items owe: each new complaint's ticket (and acknowledgement,
+    unless it has no one to answer), each follow-up's forward to the unit."""
+    work = []
+    for done in created:
+        work.append(Work(Job.TICKET, done.complaint_id, done.queue))
+        if done.ack_pending:
+            work.append(Work(Job.ACK, done.complaint_id, done.queue))
+    for outcome in outcomes:
+        if outcome.forward_queue:
+            work.append(Work(Job.FOLLOWUP, outcome.raw_id, outcome.forward_queue))
+    return work
+
+
+def _settle_safely(session: Session, runtime: Runtime, item: records.Item,
+                   failures: dict[int, Failed]) -> Outcome | None:
+    """`settle` in a savepoint: a failure is the item's alone (PostgreSQL would otherwise
     abort the whole batch's transaction)."""
     try:
         with session.begin_nested():
             return settle(session, runtime, item)
     except Exception as exc:
-        failures.append((item.row.id, exc))
+        failures[item.row.id] = Failed.of(exc)
         return None
 
 
-def _load(session: Session, raw_ids: Sequence[int], outcomes: dict,
+def _load(session: Session, raw_ids: Sequence[int], outcomes: dict[int, Outcome],
           lock: bool = True) -> list[RawMessageRow]:
-    """The raw rows still pending, in the order given; others are reported as duplicates."""
+    """The raw rows still to process, in the order given; others are reported as duplicates."""
     found = {}
     for start in range(0, len(raw_ids), 500):
         chunk = list(raw_ids[start:start + 500])
@@ -144,18 +175,19 @@ def _load(session: Session, raw_ids: Sequence[int], outcomes: dict,
         if lock:
             query = query.with_for_update()
         found.update({row.id: row for row in session.scalars(query)})
-    pending = []
+    todo = []
     for raw_id in raw_ids:
         row = found.get(raw_id)
-        if row is None or row.status == "processed":
-            outcomes[raw_id] = Outcome(raw_id, "duplicate", row.complaint_id if row else None)
+        if row is None or row.status == RawState.PROCESSED:
+            outcomes[raw_id] = Outcome(raw_id, OutcomeStatus.DUPLICATE,
+                                       row.complaint_id if row else None)
         else:
-            pending.append(row)
-    return pending
+            todo.append(row)
+    return todo
 
 
 def _prepare_outside_transaction(runtime: Runtime, raw_ids: Sequence[int],
-                                 outcomes: dict) -> dict[int, Prepared | Failed]:
+                                 outcomes: dict[int, Outcome]) -> dict[int, Prepared | Failed]:
     """The pure work, done before the write transaction opens: a batch of hundreds of mails
     must not hold the database's write lock while it is normalised and categorised."""
     with runtime.sessions() as session:
@@ -165,43 +197,37 @@ def _prepare_outside_transaction(runtime: Runtime, raw_ids: Sequence[int],
             payload=row.payload, mailbox=row.mailbox, transport=row.transport,
         ) for row in rows]
         ids = [row.id for row in rows]
-    results = prepare_many(raws, runtime.settings, runtime.prepare_pool())
+    results = prepare_many(raws, runtime.settings, runtime.pool)
     return dict(zip(ids, results))
 
 
-def _prepared(rows: list[RawMessageRow], results: dict[int, Prepared | Failed],
-              failures: list[tuple[int, Exception]]) -> list[records.Prepared]:
-    prepared = []
+def _items(rows: list[RawMessageRow], results: dict[int, Prepared | Failed],
+           failures: dict[int, Failed]) -> list[records.Item]:
+    """The prepared items; every row counts one attempt, whatever becomes of it."""
+    items = []
     for row in rows:
-        row.attempts += 1
+        row.attempts = (row.attempts or 0) + 1
         result = results[row.id]
         if isinstance(result, Failed):
-            failures.append((row.id, as_exception(result)))
+            failures[row.id] = result
             continue
-        prepared.append(records.Prepared(row, result.normalized, result.complaint,
-                                         result.decision))
-    return prepared
+        items.append(records.Item(row, result.normalized, result.complaint, result.decision))
+    return items
 
 
-def _record_failure(runtime: Runtime, raw_id: int, exc: Exception) -> Outcome:
+def _record_failure(runtime: Runtime, raw_id: int, failed: Failed) -> Outcome:
     """Keep the raw item, mark it failed with the error; the next item goes on."""
-    permanent = isinstance(exc, PermanentError)
-    failed = getattr(exc, "failed", None)
-    error = failed.error if failed else f"{type(exc).__name__}: {exc}"
-    if permanent:
-        log.warning("raw %s: rejected: %s", raw_id, error)
-    elif failed:
-        log.error("raw %s: processing failed\n%s", raw_id, failed.trace)
+    if failed.permanent:
+        log.warning("raw %s: rejected: %s", raw_id, failed.error)
     else:
-        log.error("raw %s: processing failed", raw_id, exc_info=exc)
+        log.error("raw %s: processing failed\n%s", raw_id, failed.trace)
     with runtime.sessions.begin() as session:
         row = session.get(RawMessageRow, raw_id)
         if row is not None:
-            row.status, row.error = "failed", error[:4000]
-            row.attempts = (row.attempts or 0) + 1
-            repo.add_event(session, "failed", raw_message_id=raw_id, error=error[:4000],
-                           permanent=permanent)
-    return Outcome(raw_id, "failed", error=error)
+            row.status, row.error = RawState.FAILED, failed.error[:4000]
+            repo.add_event(session, "failed", raw_message_id=raw_id, error=failed.error[:4000],
+                           permanent=failed.permanent)
+    return Outcome(raw_id, OutcomeStatus.FAILED, error=failed.error)
 
 
 def _reference_of(session: Session, complaint_id: int | None) -> str | None:

@@ -11,14 +11,14 @@ import dataclasses
 import multiprocessing
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-from ingest.channels import channel as channel_spec
-from intake.errors import IntakeError, PermanentError
+from intake.errors import PermanentError
 from intake.schema import PRODUCTS, Complaint, RawMessage, RoutingDecision
 from intake.settings import Settings
+from normalize.channels import normalize_raw
+from normalize.records import Normalized
 from routing.route import route
 
 POOL_MIN_BATCH = 16  # smaller batches are not worth the trip to another process
@@ -26,34 +26,31 @@ POOL_MIN_BATCH = 16  # smaller batches are not worth the trip to another process
 
 @dataclass(frozen=True)
 class Prepared:
-    normalized: Any  # normalize.NormalizedEmail
+    normalized: Normalized
     complaint: Complaint
     decision: RoutingDecision | None  # None for auto-submitted mail
 
 
 @dataclass(frozen=True)
 class Failed:
-    """Why an item could not be prepared; `permanent` when it is the input's fault."""
+    """Why an item could not be processed; `permanent` when it is the input's fault (not an
+    e-mail, …: recorded, not worth a retry) rather than ours or the store's."""
 
     error: str
     permanent: bool
     trace: str
 
-
-class PreparationFailed(IntakeError):
-    def __init__(self, failed: Failed) -> None:
-        super().__init__(failed.error)
-        self.failed = failed
-
-
-class PreparationRejected(PreparationFailed, PermanentError):
-    """The input itself is at fault (not an e-mail, …): recorded, not retried."""
+    @classmethod
+    def of(cls, exc: BaseException) -> Failed:
+        """The failure `exc` stands for (called where it was caught, for its traceback)."""
+        return cls(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentError),
+                   "".join(traceback.format_exception(exc)))
 
 
 def prepare(raw: RawMessage, settings: Settings) -> Prepared | Failed:
     """Normalise and route one raw item; a failure is returned, never raised."""
     try:
-        normalized = channel_spec(raw.channel).normalizer(raw, settings)
+        normalized = normalize_raw(raw, settings)
         complaint = dataclasses.replace(
             normalized.complaint, channel=raw.channel, source_id=raw.source_id,
             received_at=raw.received_at,
@@ -64,8 +61,7 @@ def prepare(raw: RawMessage, settings: Settings) -> Prepared | Failed:
             decision = with_product_hint(decision, complaint.product, settings)
         return Prepared(normalized, complaint, decision)
     except Exception as exc:
-        return Failed(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentError),
-                      traceback.format_exc())
+        return Failed.of(exc)
 
 
 def with_product_hint(decision: RoutingDecision, product: str,
@@ -78,12 +74,8 @@ def with_product_hint(decision: RoutingDecision, product: str,
                                confidence=1.0, decided_by=f"hint:{product}")
 
 
-def as_exception(failed: Failed) -> PreparationFailed:
-    return (PreparationRejected if failed.permanent else PreparationFailed)(failed)
-
-
 def prepare_many(raws: Sequence[RawMessage], settings: Settings,
-                 pool: ProcessPoolExecutor | None = None) -> list[Prepared | Failed]:
+                 pool: Executor | None = None) -> list[Prepared | Failed]:
     """Prepare `raws` in order, on the pool when there is one and the batch is large."""
     if pool is None or len(raws) < POOL_MIN_BATCH:
         return [prepare(raw, settings) for raw in raws]
@@ -94,6 +86,16 @@ def prepare_many(raws: Sequence[RawMessage], settings: Settings,
 _worker_settings: Settings | None = None
 
 
+def start_pool(settings: Settings) -> ProcessPoolExecutor | None:
+    """The pool of `[ingest] processes` (None below 2), warmed: `intake run` starts it at
+    once, so that the first large batch does not wait for it."""
+    if settings.ingest.processes < 2:
+        return None
+    pool = make_pool(settings, settings.ingest.processes)
+    warm(pool)
+    return pool
+
+
 def make_pool(settings: Settings, processes: int) -> ProcessPoolExecutor:
     """Worker processes started fresh (forkserver): safe from a threaded daemon."""
     return ProcessPoolExecutor(
@@ -102,7 +104,7 @@ def make_pool(settings: Settings, processes: int) -> ProcessPoolExecutor:
     )
 
 
-def _pool_size(pool: ProcessPoolExecutor) -> int:
+def _pool_size(pool: Executor) -> int:
     """The number of worker processes of `pool` (its private `_max_workers`, which the
     standard library's type stubs leave out)."""
     return getattr(pool, "_max_workers", None) or 1

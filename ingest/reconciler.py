@@ -1,9 +1,9 @@
 """The reconciler: the store is the source of truth, the broker only a delivery aid.
 
-At start (`everything=True`) it enqueues every complaint still owed a delivery or an
-acknowledgement, so a broker that lost its memory loses nothing; then periodically it does so
-for those enqueued longer ago than `requeue_after_seconds`, and processes raw items left
-pending by a crash between storing and processing.
+At start (`everything=True`) it enqueues every job a complaint is still owed, so a broker that
+lost its memory loses nothing; then periodically it does so for jobs enqueued longer ago than
+`requeue_after_seconds`, and processes raw items left pending by a crash between storing and
+processing. A job parked by a bug (`dead`) waits for an operator (`intake retry`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 
 from ingest import pipeline
+from intake import clock
 from intake.runtime import Runtime
+from intake.states import JobState, RawState
 from outbound import jobs
+from outbound.jobs import Job, Work
 from store.models import ComplaintRow, RawMessageRow
-from store.repo import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,58 +36,62 @@ class Report:
 
 
 def reconcile(runtime: Runtime, *, everything: bool = False) -> Report:
-    """One pass: process stuck raw items, re-enqueue owed deliveries and acknowledgements."""
+    """One pass: process stuck raw items, re-enqueue owed tickets, acks and follow-ups."""
     raws = _process_stuck_raws(runtime, everything)
-    owed = list(_owed_jobs(runtime, everything))
-    enqueued = jobs.dispatch(runtime, owed)
-    enqueued += jobs.dispatch_followups(runtime, _owed_followups(runtime, everything))
+    enqueued = jobs.dispatch(runtime, [*_owed(runtime, everything), *_owed_followups(
+        runtime, everything)])
     if raws or enqueued:
-        log.info("reconciler: %s raw items processed, %s complaints re-enqueued", raws, enqueued)
+        log.info("reconciler: %s raw items processed, %s jobs re-enqueued", raws, enqueued)
     return Report(raws, enqueued)
 
 
 def _process_stuck_raws(runtime: Runtime, everything: bool) -> int:
-    cutoff = utcnow() - (timedelta(0) if everything else STALE_RAW)
+    cutoff = clock.now() - (timedelta(0) if everything else STALE_RAW)
     with runtime.sessions() as session:
         ids = list(session.scalars(
             select(RawMessageRow.id).where(
-                RawMessageRow.status == "pending", RawMessageRow.stored_at <= cutoff
+                RawMessageRow.status == RawState.PENDING, RawMessageRow.stored_at <= cutoff
             ).order_by(RawMessageRow.id)
         ))
-    for raw_id in ids:
-        pipeline.process(runtime, raw_id)
+    for raw_id in ids:  # one at a time: each its own transaction, as it came in
+        pipeline.process(runtime, [raw_id])
     return len(ids)
 
 
-def _owed_jobs(runtime: Runtime, everything: bool) -> Iterator[tuple[int, str, bool, bool]]:
-    cutoff = utcnow() - timedelta(seconds=runtime.settings.broker.requeue_after_seconds)
-    delivery_due = ComplaintRow.delivery_state == "pending"
-    ack_due = ComplaintRow.ack_state == "pending"
-    if not everything:
-        delivery_due &= or_(ComplaintRow.delivery_enqueued_at.is_(None),
-                            ComplaintRow.delivery_enqueued_at < cutoff)
-        ack_due &= or_(ComplaintRow.ack_enqueued_at.is_(None), ComplaintRow.ack_enqueued_at < cutoff)
-    query = select(ComplaintRow.id, ComplaintRow.queue, delivery_due, ack_due).where(
-        or_(delivery_due, ack_due)
-    ).order_by(ComplaintRow.id)
+def _owed(runtime: Runtime, everything: bool) -> Iterator[Work]:
+    """The tickets and acknowledgements still pending (and, but at start, not just sent)."""
+    cutoff = clock.now() - timedelta(seconds=runtime.settings.broker.requeue_after_seconds)
+    due = {}
+    for job in (Job.TICKET, Job.ACK):
+        owed = job.columns.state == JobState.PENDING
+        enqueued = job.columns.enqueued_at
+        if not everything and enqueued is not None:
+            owed &= or_(enqueued.is_(None), enqueued < cutoff)
+        due[job] = owed
+    query = select(ComplaintRow.id, ComplaintRow.queue, due[Job.TICKET], due[Job.ACK]).where(
+        or_(*due.values())).order_by(ComplaintRow.id)
     with runtime.sessions() as session:
         rows = session.execute(query).all()
-    for complaint_id, queue, deliver, ack in rows:
-        yield complaint_id, queue, bool(deliver), bool(ack)
+    for complaint_id, queue, ticket, ack in rows:
+        if ticket:
+            yield Work(Job.TICKET, complaint_id, queue)
+        if ack:
+            yield Work(Job.ACK, complaint_id, queue)
 
 
-def _owed_followups(runtime: Runtime, everything: bool) -> list[tuple[int, str]]:
+def _owed_followups(runtime: Runtime, everything: bool) -> list[Work]:
     """Follow-ups not yet forwarded (a re-enqueue of one in hand is a no-op: it is claimed)."""
     query = (
         select(RawMessageRow.id, ComplaintRow.queue)
         .join(ComplaintRow, ComplaintRow.id == RawMessageRow.complaint_id)
-        .where(RawMessageRow.forward_state == "pending")
+        .where(RawMessageRow.forward_state == JobState.PENDING)
     )
     if not everything:
-        stale = utcnow() - timedelta(seconds=runtime.settings.broker.requeue_after_seconds)
+        stale = clock.now() - timedelta(seconds=runtime.settings.broker.requeue_after_seconds)
         query = query.where(RawMessageRow.stored_at < stale)
     with runtime.sessions() as session:
-        return [(raw_id, queue) for raw_id, queue in session.execute(query.order_by(RawMessageRow.id))]
+        rows = session.execute(query.order_by(RawMessageRow.id)).all()
+    return [Work(Job.FOLLOWUP, raw_id, queue) for raw_id, queue in rows]
 
 
 class ReconcilerThread(threading.Thread):

@@ -10,16 +10,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from ingest.channels import channel as channel_spec
+from ingest.prepare import Failed
+from intake import clock
 from intake.errors import IntakeError
 from intake.runtime import Runtime
 from intake.schema import Complaint, RoutingDecision
+from intake.states import ComplaintStatus, JobState, RawState
+from normalize.records import Normalized
+from outbound.channels import answers_in_kind
 from routing.clocks import first_answer_due
 from store import repo
 from store.models import (
@@ -33,24 +38,32 @@ from store.models import (
 log = logging.getLogger(__name__)
 
 
+class OutcomeStatus(StrEnum):
+    CREATED = "created"  # a new complaint
+    DUPLICATE = "duplicate"  # stored before (or a copy of a mail another mailbox had)
+    AUTO_SUBMITTED = "auto_submitted"  # an auto-reply, bounce or list mail: recorded only
+    FOLLOWUP = "followup"  # continues an existing complaint
+    FAILED = "failed"  # kept raw, marked failed with its error (`intake retry`)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one raw item."""
 
     raw_id: int
-    status: str  # "created" | "duplicate" | "auto_submitted" | "followup" | "failed"
+    status: OutcomeStatus
     complaint_id: int | None = None
     reference: str | None = None
     error: str | None = None
     forward_queue: str | None = None  # a follow-up to forward to this unit queue
 
 
-@dataclass
-class Prepared:
+@dataclass(frozen=True)
+class Item:
     """A stored raw item after the pure work: normalised and, when new, routed."""
 
     row: RawMessageRow
-    normalized: Any  # normalize.NormalizedEmail
+    normalized: Normalized
     complaint: Complaint
     decision: RoutingDecision | None = None
 
@@ -64,8 +77,8 @@ class Created:
     ack_pending: bool
 
 
-def create_complaints(session: Session, runtime: Runtime, items: list[Prepared],
-                      failures: list[tuple[int, Exception]]) -> list[Created]:
+def create_complaints(session: Session, runtime: Runtime, items: list[Item],
+                      failures: dict[int, Failed]) -> list[Created]:
     """Insert complaints for `items`; the ones that fail alone are added to `failures`."""
     if not items:
         return []
@@ -74,7 +87,7 @@ def create_complaints(session: Session, runtime: Runtime, items: list[Prepared],
             return _insert(session, runtime, items)
     except Exception as exc:
         if len(items) == 1:
-            failures.append((items[0].row.id, exc))
+            failures[items[0].row.id] = Failed.of(exc)
             return []
     created = []
     for item in items:  # find the one that spoiled the batch; the rest go in
@@ -82,8 +95,8 @@ def create_complaints(session: Session, runtime: Runtime, items: list[Prepared],
     return created
 
 
-def _insert(session: Session, runtime: Runtime, items: list[Prepared]) -> list[Created]:
-    now = repo.utcnow()
+def _insert(session: Session, runtime: Runtime, items: list[Item]) -> list[Created]:
+    now = clock.now()
     references = _references(session, runtime, items)
     rows = [_complaint_values(runtime, item, ref, now) for item, ref in zip(items, references)]
     ids = session.execute(
@@ -101,7 +114,7 @@ def _insert(session: Session, runtime: Runtime, items: list[Prepared]) -> list[C
         ]
         decisions.append(_decision_values(_routed(item), complaint_id, now))
         events += _events(item, complaint_id, values, now)
-        item.row.status, item.row.complaint_id = "processed", complaint_id
+        item.row.status, item.row.complaint_id = RawState.PROCESSED, complaint_id
     repo.put_blobs(session, blobs)
     for model, many in ((AttachmentRow, attachments), (RoutingDecisionRow, decisions),
                         (EventRow, events)):
@@ -114,12 +127,12 @@ def _insert(session: Session, runtime: Runtime, items: list[Prepared]) -> list[C
                  decision.unit, decision.product, decision.decided_by)
     return [
         Created(item.row.id, complaint_id, values["reference"], values["queue"],
-                values["ack_state"] == "pending")
+                values["ack_state"] == JobState.PENDING)
         for item, complaint_id, values in zip(items, ids, rows)
     ]
 
 
-def _references(session: Session, runtime: Runtime, items: list[Prepared]) -> list[str]:
+def _references(session: Session, runtime: Runtime, items: list[Item]) -> list[str]:
     """One reference per item, numbered in the year of its receipt (local time)."""
     zone = ZoneInfo(runtime.settings.clock.timezone)
     years = [item.complaint.received_at.astimezone(zone).year for item in items]
@@ -130,7 +143,7 @@ def _references(session: Session, runtime: Runtime, items: list[Prepared]) -> li
     return [pools[year].pop(0) for year in years]
 
 
-def _complaint_values(runtime: Runtime, item: Prepared, reference: str,
+def _complaint_values(runtime: Runtime, item: Item, reference: str,
                       now: datetime) -> dict[str, Any]:
     settings, complaint, decision = runtime.settings, item.complaint, _routed(item)
     person = complaint.complainant
@@ -144,18 +157,18 @@ def _complaint_values(runtime: Runtime, item: Prepared, reference: str,
         "message_id": item.normalized.message_id, "ticket_ref": complaint.ticket_ref,
         "thread_key": item.normalized.thread_key,
         "auto_submitted": False, "product": decision.product, "kind": decision.kind,
-        "unit": decision.unit, "queue": decision.queue, "status": "assigned",
+        "unit": decision.unit, "queue": decision.queue, "status": ComplaintStatus.ASSIGNED,
         "due_at": first_answer_due(complaint.received_at, complaint.channel,
                                    ssl_hours=settings.clock.ssl_answer_hours,
                                    tz=settings.clock.timezone),
-        "delivery_state": "pending",
-        "ack_state": "pending" if person.email or channel_spec(complaint.channel).acknowledge
-        else "no_address",
+        "delivery_state": JobState.PENDING,
+        "ack_state": JobState.PENDING if person.email or answers_in_kind(complaint.channel)
+        else JobState.NO_ADDRESS,
         "created_at": now,
     }
 
 
-def _routed(item: Prepared) -> RoutingDecision:
+def _routed(item: Item) -> RoutingDecision:
     """The routing decision of an item that becomes a complaint (auto-submitted mail has none)."""
     if item.decision is None:
         raise IntakeError(f"raw {item.row.id}: not routed, so no complaint can be made of it")
@@ -172,7 +185,7 @@ def _decision_values(decision: RoutingDecision, complaint_id: int,
     }
 
 
-def _events(item: Prepared, complaint_id: int, values: dict[str, Any],
+def _events(item: Item, complaint_id: int, values: dict[str, Any],
             now: datetime) -> list[dict[str, Any]]:
     decision, normalized = _routed(item), item.normalized
 

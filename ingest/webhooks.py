@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ingest.channels import all_channels
+from ingest import channels
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def make_app(runtime: Runtime) -> Starlette:
     """The app with every registered channel's routes."""
     routes = [Route("/healthz", _health, methods=["GET"])]
-    for spec in all_channels():
+    for spec in channels.load():
         if spec.routes is not None:
             routes += spec.routes(runtime)
     app = Starlette(routes=routes)

@@ -1,7 +1,7 @@
 """The records that travel through the flow: what arrived, and what it became.
 
 `RawMessage` is what a channel received, kept byte for byte; `Complaint` is the one schema of
-DESIGN.md (its field names are a contract); `RoutingDecision` records how routing decided.
+docs/design.md (its field names are a contract); `RoutingDecision` records how routing decided.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Complaint:
-    """The normalised complaint (DESIGN.md); `product`/`kind` are None until routed."""
+    """The normalised complaint (docs/design.md); `product`/`kind` are None until routed."""
 
     channel: str
     source_id: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -18,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from intake.errors import ConfigError
-from intake.schema import PRODUCTS
-from routing.rules import RuleSpec
+from intake.schema import KINDS, PRODUCTS
 
 SECURITY = ("starttls", "tls", "plain")
 
@@ -86,6 +86,40 @@ class ClockSettings:
 class CategorizeSettings:
     min_confidence: float = 0.35
     replace_default_rules: bool = False
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A named rule of the categoriser: any keyword or regex that matches votes `weight` for
+    its product or kind (`routing/default_rules.toml`, and `[[rule]]` here to add or replace).
+
+    Exactly one of `product` and `kind` is set. Keywords match whole words after Turkish
+    folding (case, dotted/dotless i, diacritics); patterns are regexes on the folded text.
+    """
+
+    name: str
+    product: str = ""
+    kind: str = ""
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    weight: float = 1.0
+
+
+def check_rule(spec: RuleSpec) -> None:
+    """Refuse a rule that names no valid target, or whose regexes do not compile."""
+    if bool(spec.product) == bool(spec.kind):
+        raise ConfigError(f"rule {spec.name!r}: set exactly one of product and kind")
+    if spec.product and spec.product not in PRODUCTS:
+        raise ConfigError(f"rule {spec.name!r}: unknown product {spec.product!r}")
+    if spec.kind and spec.kind not in KINDS:
+        raise ConfigError(f"rule {spec.name!r}: unknown kind {spec.kind!r}")
+    if not (spec.keywords or spec.patterns):
+        raise ConfigError(f"rule {spec.name!r}: no keywords and no patterns")
+    for pattern in spec.patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"rule {spec.name!r}: bad pattern {pattern!r}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -220,6 +254,14 @@ class Settings:
                 return unit
         raise ConfigError(f"unit: no unit takes product {product!r}")
 
+    def unit_named(self, code: str) -> UnitSettings:
+        """The `[[unit]]` with `code` (a complaint's unit that the settings no longer have is
+        a configuration error: an operator re-adds it or reassigns the complaint)."""
+        for unit in self.unit:
+            if unit.code == code:
+                return unit
+        raise ConfigError(f"unit: no unit {code!r} is configured")
+
     def mailbox_named(self, name: str) -> MailboxSettings:
         for box in self.mailbox:
             if box.name == name:
@@ -230,6 +272,30 @@ class Settings:
 def secret(env_name: str) -> str | None:
     """The secret held by the environment variable `env_name` (None when unset or unnamed)."""
     return os.environ.get(env_name) if env_name else None
+
+
+def missing_secrets(settings: Settings) -> list[str]:
+    """The secrets the enabled parts need and the environment does not hold, by setting:
+    `intake run` refuses to start without them, rather than fail complaint after complaint."""
+    needed: list[tuple[str, str]] = []
+    if settings.smtp.host and settings.smtp.username:
+        needed.append(("smtp.password_env", settings.smtp.password_env))
+    for box in settings.mailbox:
+        if not box.enabled or box.oauth2_token_command:
+            continue
+        key = "oauth2_token_env" if box.oauth2_token_env else "password_env"
+        needed.append((f"mailbox {box.name!r} {key}", getattr(box, key)))
+    telegram, twitter = settings.telegram, settings.twitter
+    if telegram.enabled:
+        needed.append(("telegram.token_env", telegram.token_env))
+        if telegram.mode == "webhook":
+            needed.append(("telegram.webhook_secret_env", telegram.webhook_secret_env))
+    if twitter.enabled:  # reading needs the bearer token; replies and DMs the user context
+        for key in ("bearer_token_env", "consumer_key_env", "consumer_secret_env",
+                    "access_token_env", "access_token_secret_env"):
+            needed.append((f"twitter.{key}", getattr(twitter, key)))
+    return [f"{where} ({name or 'no variable named'})" for where, name in needed
+            if not secret(name)]
 
 
 def default_path() -> Path:
@@ -275,6 +341,8 @@ def apply_environment(settings: Settings) -> Settings:
 
 def validate(settings: Settings) -> None:
     """Cross-key checks: every product maps to exactly one unit, enums are known."""
+    for rule in settings.rule:
+        check_rule(rule)
     if settings.smtp.security not in SECURITY:
         raise ConfigError(f"smtp.security: must be one of {SECURITY}")
     owners: dict[str, str] = {}
@@ -292,6 +360,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"unit: no unit takes products {missing}")
     if settings.telegram.mode not in ("polling", "webhook"):
         raise ConfigError("telegram.mode: must be 'polling' or 'webhook'")
+    if settings.twitter.enabled and not settings.twitter.user_id:
+        raise ConfigError("twitter.user_id: the account's numeric id is required when enabled")
     names = [box.name for box in settings.mailbox]
     if len(names) != len(set(names)):
         raise ConfigError("mailbox: names must be unique")

@@ -1,10 +1,10 @@
 """Normalise: pure functions from what a channel received to the one complaint schema.
 
-`normalize_email` turns the raw bytes of a mail into a `NormalizedEmail` (the `Complaint`
+`normalize_email` turns the raw bytes of a mail into a `Normalized` (the `Complaint`
 plus attachment bytes, thread ids and the notes of every repair made); see `mail`.
 """
 
 from normalize.mail import normalize_email
-from normalize.records import EmailLimits, Normalized, NormalizedEmail, RefusedAttachment
+from normalize.records import EmailLimits, Normalized, RefusedAttachment
 
-__all__ = ["EmailLimits", "Normalized", "NormalizedEmail", "RefusedAttachment", "normalize_email"]
+__all__ = ["EmailLimits", "Normalized", "RefusedAttachment", "normalize_email"]

@@ -1,7 +1,7 @@
 """Is this mail automatic? Out-of-office, bounces, list traffic and our own mail looping back.
 
 `mail` records the first reason found as `auto_reason` and sets `auto_submitted`; such mail is
-stored but never acknowledged and never a new complaint (DESIGN.md). Header evidence comes
+stored but never acknowledged and never a new complaint (docs/design.md). Header evidence comes
 first (RFC 3834 and the de-facto headers), then the sender, then the subject wording.
 """
 

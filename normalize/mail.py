@@ -1,6 +1,6 @@
-"""normalize_email: the raw bytes of one mail to a `NormalizedEmail` holding the Complaint.
+"""normalize_email: the raw bytes of one mail to a `Normalized` holding the Complaint.
 
-The e-mail stage of `normalize/` (DESIGN.md flow: store → normalize → Complaint). Pure: no
+The e-mail stage of `normalize/` (docs/design.md flow: store → normalize → Complaint). Pure: no
 I/O. `sniff` refuses what is not a mail; the stdlib parses (compat32: ~4x cheaper than the
 default policy); `headers`, `mime`, `body`, `reference`, `autoreply`, `complainant` and
 `language` each decide one part of the record. Broken MIME is handled best-effort.
@@ -16,6 +16,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 
+from intake import clock
 from intake.schema import Attachment, Complaint
 from normalize.autoreply import detect_auto_reason
 from normalize.body import assemble_body
@@ -32,7 +33,7 @@ from normalize.headers import (
 from normalize.language import detect_language
 from normalize.mime import RawAttachment, collect_parts
 from normalize.mojibake import repair_mojibake
-from normalize.records import EmailLimits, NormalizedEmail, RefusedAttachment
+from normalize.records import EmailLimits, Normalized, RefusedAttachment
 from normalize.reference import find_ticket_ref
 from normalize.sniff import check_email
 
@@ -51,7 +52,7 @@ def parse_message(payload: bytes) -> tuple[Message, tuple[str, ...]]:
 
 def pick_received_at(given: datetime | None, date: datetime | None) -> datetime:
     """The caller's time, else the Date header, else now; naive times are taken as UTC."""
-    chosen = given or date or datetime.now(timezone.utc)
+    chosen = given or date or clock.now()
     return chosen if chosen.tzinfo else chosen.replace(tzinfo=timezone.utc)
 
 
@@ -114,7 +115,7 @@ def normalize_email(
     received_at: datetime | None = None,
     limits: EmailLimits = DEFAULT_LIMITS,
     reference_prefix: str = "CMP",
-) -> NormalizedEmail:
+) -> Normalized:
     """Normalise one RFC 5322 message; raises only `NotAnEmail`, for bytes that are no mail."""
     msg, parse_notes = parse_message(check_email(payload))
     headers, content_type = index_headers(msg), msg.get_content_type()
@@ -139,7 +140,7 @@ def normalize_email(
         auto_submitted=reason is not None,
     )
     notes = tuple(dict.fromkeys((*parse_notes, *parts.notes, *subject_notes, *body.notes)))
-    return NormalizedEmail(
+    return Normalized(
         complaint, blobs, thread.message_id, thread.in_reply_to, thread.references, thread.date,
         reason, refused, notes,
     )  # fmt: skip

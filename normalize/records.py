@@ -1,6 +1,6 @@
 """The records of the e-mail normaliser: its limits and what it hands back.
 
-`normalize_email` (in `mail`) returns a `NormalizedEmail`: the `Complaint` of the schema plus
+Every channel's normaliser returns a `Normalized`: the `Complaint` of the schema plus
 what the store needs beside it (attachment bytes by SHA-256, thread ids, the Date) and the
 record of decisions made on the way (`auto_reason`, refused attachments, repair notes).
 """
@@ -35,7 +35,7 @@ class RefusedAttachment:
 
 
 @dataclass(frozen=True)
-class NormalizedEmail:
+class Normalized:
     """The complaint plus what the store keeps beside it and the record of repairs made.
 
     `blobs` holds the bytes the complaint's attachments name by SHA-256: the store keeps
@@ -56,6 +56,3 @@ class NormalizedEmail:
     thread_key: str | None = None
     replaces: str | None = None
 
-
-# Every channel's normaliser returns this record; e-mail simply fills the most fields.
-Normalized = NormalizedEmail

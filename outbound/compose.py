@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
+from intake import clock
 from intake.schema import KIND_NAMES, PRODUCT_NAMES, Complaint
 from intake.settings import Settings
 
@@ -97,7 +98,7 @@ def ack_mail(view: TicketView, settings: Settings) -> EmailMessage:
 def _base(view: TicketView, settings: Settings, purpose: str, *, auto: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.smtp.from_address
-    msg["Date"] = format_datetime(datetime.now(ZoneInfo(settings.clock.timezone)))
+    msg["Date"] = format_datetime(clock.now().astimezone(ZoneInfo(settings.clock.timezone)))
     msg["Message-ID"] = make_message_id(view.reference, purpose, settings)
     msg["X-Intake-Ref"] = view.reference
     msg["Auto-Submitted"] = auto  # RFC 3834: no autoresponder answers this

@@ -3,7 +3,7 @@
 Each job first claims its row in the store (so a re-enqueued duplicate is a no-op), sends,
 then records the result: sent (with the Message-ID, so replies thread), permanently failed
 (recorded, not retried), suppressed (the daily cap of automatic mails to one address), or
-temporarily failed (claim released, the queue retries with backoff).
+not sent for now (claim released; the queue retries a temporary fault, see `broker`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ from typing import TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ingest.channels import AckRequest
-from ingest.channels import channel as channel_spec
+from intake import clock
 from intake.errors import PermanentError
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import Complainant, RawMessage
-from intake.settings import UnitSettings
+from intake.states import JobState
+from normalize.channels import normalize_raw
 from outbound import compose, smtp
+from outbound.channels import AckRequest, sender_for
+from outbound.jobs import Job
 from store import repo
 from store.models import (
     AttachmentRow,
@@ -49,56 +51,46 @@ class Suppressed(PermanentError):
 
 @dataclass(frozen=True)
 class Outgoing:
-    message: EmailMessage | None  # an e-mail, or None when `send` answers on another channel
+    """One thing to send: an e-mail, or (`send`) a message on the complainant's channel."""
+
+    job: Job
     recipient: str
-    purpose: str  # "ticket" | "ack" | "followup"
     complaint_id: int
     reference: str
+    message: EmailMessage | None = None
     send: Callable[[], str] | None = None  # sends on the complainant's channel, returns its id
 
 
-def deliver_ticket(runtime: Runtime, complaint_id: int) -> bool:
-    """Mail complaint `complaint_id` to its unit; False when there was nothing to do."""
-    return _run(runtime, complaint_id, "delivery")
-
-
-def acknowledge(runtime: Runtime, complaint_id: int) -> bool:
-    """Acknowledge complaint `complaint_id` to the complainant (never an auto-submitted one)."""
-    return _run(runtime, complaint_id, "ack")
-
-
-def deliver_followup(runtime: Runtime, raw_id: int) -> bool:
-    """Forward a follow-up message (raw message `raw_id`) to the unit of its complaint."""
-    return _run(runtime, raw_id, "followup")
-
-
-def _run(runtime: Runtime, row_id: int, job: str) -> bool:
+def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
+    """Do `job` for complaint (a follow-up: raw message) `target_id`; False when there was
+    nothing to do. A `PermanentError` is recorded and raised; other errors release the claim
+    and propagate, for the broker's policy to retry or dead-letter."""
     problem: PermanentError | None = None
     with runtime.sessions.begin() as session:
-        if not repo.claim(session, row_id, job, LEASE):
-            log.info("%s %s: already done or in hand", job, row_id)
+        if not repo.claim(session, job.columns, target_id, LEASE):
+            log.info("%s %s: already done or in hand", job, target_id)
             return False
         try:
-            out = BUILDERS[job](session, runtime, row_id)
+            out = BUILDERS[job](session, runtime, target_id)
         except PermanentError as exc:
             problem = exc
     if problem is not None:
-        _finish(runtime, row_id, job, None, problem)
+        _finish(runtime, job, target_id, None, problem)
         if isinstance(problem, Suppressed):
             return False
         raise problem
     try:
         sent_id = _send(runtime, out)
     except PermanentError as exc:
-        _finish(runtime, row_id, job, out, exc)
-        log.warning("%s: %s failed for good: %s", out.reference, out.purpose, exc)
+        _finish(runtime, job, target_id, out, exc)
+        log.warning("%s: %s failed for good: %s", out.reference, job, exc)
         raise
-    except Exception:  # temporary, or a bug: let the queue retry (then dead-letter) it
+    except BaseException:  # temporary, or a bug: the broker's policy decides
         with runtime.sessions.begin() as session:
-            repo.release(session, row_id, job)
+            repo.release(session, job.columns, target_id)
         raise
-    _finish(runtime, row_id, job, out, None, sent_id)
-    log.info("%s: %s sent to %s", out.reference, out.purpose, mask(out.recipient))
+    _finish(runtime, job, target_id, out, None, sent_id)
+    log.info("%s: %s sent to %s", out.reference, job, mask(out.recipient))
     return True
 
 
@@ -107,47 +99,37 @@ def _send(runtime: Runtime, out: Outgoing) -> str:
     if out.send is not None:
         return out.send()
     if out.message is None:
-        raise ValueError(f"{out.reference}: {out.purpose} has neither a message nor a sender")
+        raise ValueError(f"{out.reference}: {out.job} has neither a message nor a sender")
     smtp.send(runtime.settings.smtp, out.message, [out.recipient])
     return str(out.message["Message-ID"])
 
 
-def _finish(runtime: Runtime, row_id: int, job: str, out: Outgoing | None,
+def _finish(runtime: Runtime, job: Job, target_id: int, out: Outgoing | None,
             problem: PermanentError | None, sent_id: str = "") -> None:
     """Record the outcome on the row and in the complaint's event log."""
-    state = "sent" if problem is None else (
-        "suppressed" if isinstance(problem, Suppressed) else "failed")
+    state = JobState.SENT if problem is None else (
+        JobState.SUPPRESSED if isinstance(problem, Suppressed) else JobState.FAILED)
     with runtime.sessions.begin() as session:
-        complaint: ComplaintRow | None = None
-        complaint_id: int | None
-        if job == "followup":
-            raw = _get(session, RawMessageRow, row_id)
-            raw.forward_state, complaint_id = state, raw.complaint_id
-        else:
-            complaint = _get(session, ComplaintRow, row_id)
-            setattr(complaint, "delivery_state" if job == "delivery" else "ack_state", state)
-            complaint_id = row_id
+        row = _get(session, job.columns.model, target_id)
+        setattr(row, job.columns.state.key, state)
+        complaint_id = row.complaint_id if isinstance(row, RawMessageRow) else row.id
         if problem is not None:
             repo.add_event(session, f"{job}_{state}", complaint_id=complaint_id, actor="worker",
                            error=str(problem))
             return
         if out is None:
-            raise ValueError(f"{job} {row_id}: sent, but nothing to record as sent")
-        now = repo.utcnow()
-        if complaint is not None and job == "delivery":
-            complaint.delivered_at = now
-        elif complaint is not None and job == "ack":
-            complaint.acknowledged_at = now
-        message_id = sent_id
+            raise ValueError(f"{job} {target_id}: sent, but nothing to record as sent")
+        now = clock.now()
+        if isinstance(row, ComplaintRow) and job is Job.TICKET:
+            row.delivered_at = now
+        elif isinstance(row, ComplaintRow) and job is Job.ACK:
+            row.acknowledged_at = now
         session.add(OutboundMessageRow(
-            complaint_id=complaint_id, purpose=out.purpose, message_id=message_id.strip("<>"),
+            complaint_id=complaint_id, purpose=job.value, message_id=sent_id.strip("<>"),
             recipient=out.recipient, sent_at=now,
         ))
-        repo.add_event(session, EVENTS[job], complaint_id=complaint_id, actor="worker",
-                       message_id=message_id, to=mask(out.recipient))
-
-
-EVENTS = {"delivery": "delivered", "ack": "acknowledged", "followup": "followup_forwarded"}
+        repo.add_event(session, job.sent_event, complaint_id=complaint_id, actor="worker",
+                       message_id=sent_id, to=mask(out.recipient))
 
 
 def _get(session: Session, model: type[_Row], row_id: int) -> _Row:
@@ -160,33 +142,33 @@ def _get(session: Session, model: type[_Row], row_id: int) -> _Row:
 
 def _ticket(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
     row = _get(session, ComplaintRow, complaint_id)
-    unit = _unit(runtime, row.unit)
+    unit = runtime.settings.unit_named(row.unit)
     attachments = []
     for item in session.scalars(select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)):
         data = repo.get_blob(session, item.sha256) or b""
         attachments.append((item.filename, item.content_type, data))
     message = compose.ticket_mail(_view(session, row, unit.name), unit.email, runtime.settings,
                                   attachments)
-    return Outgoing(message, unit.email, "ticket", row.id, row.reference)
+    return Outgoing(Job.TICKET, unit.email, row.id, row.reference, message=message)
 
 
 def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
     row = _get(session, ComplaintRow, complaint_id)
     if row.auto_submitted:
         raise PermanentError("auto-submitted mail is never acknowledged")
-    acknowledge_on_channel = channel_spec(row.channel).acknowledge
-    if acknowledge_on_channel is not None:  # on the complainant's own channel
+    answer = sender_for(row.channel)
+    if answer is not None:  # on the complainant's own channel
         request = _ack_request(session, row)
         recipient = row.complainant_handle or row.complainant_email or row.source_id
-        return Outgoing(None, recipient, "ack", row.id, row.reference,
-                        send=lambda: acknowledge_on_channel(runtime, request))
+        return Outgoing(Job.ACK, recipient, row.id, row.reference,
+                        send=lambda: answer(runtime, request))
     if not row.complainant_email:
         raise PermanentError("nothing to acknowledge to: no address")
     cap = runtime.settings.acknowledge.max_per_address_per_day
     if _automatic_mails_today(session, row.complainant_email) >= cap:
         raise Suppressed(f"{cap} automatic mails to this address in the last 24 hours")
     message = compose.ack_mail(_view(session, row, row.unit), runtime.settings)
-    return Outgoing(message, row.complainant_email, "ack", row.id, row.reference)
+    return Outgoing(Job.ACK, row.complainant_email, row.id, row.reference, message=message)
 
 
 def _ack_request(session: Session, row: ComplaintRow) -> AckRequest:
@@ -204,36 +186,29 @@ def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:
     if raw_row.complaint_id is None:
         raise LookupError(f"raw message {raw_id} is not a follow-up of any complaint")
     row = _get(session, ComplaintRow, raw_row.complaint_id)
-    unit = _unit(runtime, row.unit)
+    unit = runtime.settings.unit_named(row.unit)
     raw = RawMessage(channel=raw_row.channel, source_id=raw_row.source_id,
                      received_at=raw_row.received_at, payload=raw_row.payload,
                      mailbox=raw_row.mailbox, transport=raw_row.transport)
-    normalized = channel_spec(raw.channel).normalizer(raw, runtime.settings)
+    normalized = normalize_raw(raw, runtime.settings)
     attachments = [(a.filename, a.content_type, normalized.blobs[a.sha256])
                    for a in normalized.complaint.attachments if a.sha256 in normalized.blobs]
     message = compose.followup_mail(_view(session, row, unit.name), normalized.complaint,
                                     unit.email, runtime.settings, attachments)
-    return Outgoing(message, unit.email, "followup", row.id, row.reference)
+    return Outgoing(Job.FOLLOWUP, unit.email, row.id, row.reference, message=message)
 
 
-BUILDERS = {"delivery": _ticket, "ack": _ack, "followup": _followup}
+BUILDERS = {Job.TICKET: _ticket, Job.ACK: _ack, Job.FOLLOWUP: _followup}
 
 
 def _automatic_mails_today(session: Session, address: str) -> int:
-    since = repo.utcnow() - timedelta(days=1)
+    since = clock.now() - timedelta(days=1)
     return session.scalar(
         select(func.count()).select_from(OutboundMessageRow).where(
             func.lower(OutboundMessageRow.recipient) == address.lower(),
-            OutboundMessageRow.purpose == "ack", OutboundMessageRow.sent_at >= since,
+            OutboundMessageRow.purpose == Job.ACK.value, OutboundMessageRow.sent_at >= since,
         )
     ) or 0
-
-
-def _unit(runtime: Runtime, code: str) -> UnitSettings:
-    for unit in runtime.settings.unit:
-        if unit.code == code:
-            return unit
-    raise LookupError(f"unit {code!r} is not configured")
 
 
 def _view(session: Session, row: ComplaintRow, unit_name: str) -> compose.TicketView:

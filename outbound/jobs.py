@@ -1,71 +1,108 @@
-"""Putting work on the queues: only ids travel, and only after the commit.
+"""The jobs of the outbound stage, and putting them on the queues: only ids, after the commit.
 
-Ticket delivery and follow-up forwarding go to the unit's own queue; acknowledgements to the
-`ack` queue. When the broker cannot be reached the work stays pending in the store and the
-reconciler enqueues it later, so nothing is lost; the outage is logged once, not per item.
+A `Job` is one kind of work with one name, used for its actor, its row in the store and its
+outgoing mail alike. The ticket and a follow-up go to the queue of the complaint's unit, the
+acknowledgement to `ack`. When the broker cannot be reached the work stays pending in the
+store and the reconciler enqueues it later, so nothing is lost; the outage is logged once.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 
-from dramatiq import Message
+import redis
+from dramatiq import Broker, Message
 from sqlalchemy import update
 
+from intake import clock
 from intake.runtime import Runtime
-from store.models import ComplaintRow
-from store.repo import utcnow
+from store.models import ComplaintRow, RawMessageRow
+from store.repo import JobColumns
 
 log = logging.getLogger(__name__)
 
 ACK_QUEUE = "ack"
-DELIVER_ACTOR = "deliver_ticket"
-ACK_ACTOR = "acknowledge"
-FOLLOWUP_ACTOR = "deliver_followup"
+
+
+class Job(StrEnum):
+    """What a worker does for one complaint; the value is the job's name everywhere."""
+
+    TICKET = "ticket"  # e-mail the complaint to its unit
+    ACK = "ack"  # acknowledge it to the complainant, on their own channel
+    FOLLOWUP = "followup"  # forward a later message on it to the unit (the target: a raw id)
+
+    @property
+    def columns(self) -> JobColumns:
+        """Where the store keeps this job's progress."""
+        return _COLUMNS[self]
+
+    @property
+    def on_unit_queue(self) -> bool:
+        return self is not Job.ACK
+
+    @property
+    def sent_event(self) -> str:
+        """The event that records it done (the names of the complaint's event log)."""
+        return {Job.TICKET: "delivered", Job.ACK: "acknowledged",
+                Job.FOLLOWUP: "followup_forwarded"}[self]
+
+
+_COLUMNS = {
+    Job.TICKET: JobColumns(ComplaintRow, ComplaintRow.delivery_state,
+                           ComplaintRow.delivery_claimed_at, ComplaintRow.delivery_enqueued_at),
+    Job.ACK: JobColumns(ComplaintRow, ComplaintRow.ack_state, ComplaintRow.ack_claimed_at,
+                        ComplaintRow.ack_enqueued_at),
+    Job.FOLLOWUP: JobColumns(RawMessageRow, RawMessageRow.forward_state,
+                             RawMessageRow.forward_claimed_at, None),
+}
+
+
+@dataclass(frozen=True)
+class Work:
+    """One job to put on a queue: for complaint (or, a follow-up, raw message) `target_id`."""
+
+    job: Job
+    target_id: int
+    unit_queue: str  # the queue of the unit that holds the complaint
+
+    @property
+    def queue(self) -> str:
+        return self.unit_queue if self.job.on_unit_queue else ACK_QUEUE
+
+    def message(self, broker: Broker) -> Message:
+        """The message, made by the job's actor, on the queue this work goes to."""
+        return broker.get_actor(self.job).message(self.target_id).copy(queue_name=self.queue)
+
+
+# Faults of the broker's connection: the work waits in the store. Anything else is a bug.
+BROKER_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 _broker_down = False
 
 
-def job_message(actor: str, queue: str, target_id: int) -> Message:
-    return Message(queue_name=queue, actor_name=actor, args=(target_id,), kwargs={}, options={})
-
-
-def dispatch(runtime: Runtime, complaints: Iterable[tuple[int, str, bool, bool]]) -> int:
-    """Enqueue (complaint id, unit queue, deliver?, ack?) jobs; returns how many went out."""
-    done: list[tuple[int, bool, bool]] = []
-    for complaint_id, queue, deliver, ack in complaints:
-        messages = []
-        if deliver:
-            messages.append(job_message(DELIVER_ACTOR, queue, complaint_id))
-        if ack:
-            messages.append(job_message(ACK_ACTOR, ACK_QUEUE, complaint_id))
-        if not _send(runtime, messages):
+def dispatch(runtime: Runtime, work: Iterable[Work]) -> int:
+    """Enqueue `work` in order until the broker fails; returns how many went out."""
+    done: list[Work] = []
+    for item in work:
+        if not _send(runtime, item):
             break
-        done.append((complaint_id, deliver, ack))
+        done.append(item)
     _mark_enqueued(runtime, done)
     return len(done)
 
 
-def dispatch_followups(runtime: Runtime, followups: Iterable[tuple[int, str]]) -> int:
-    """Enqueue (raw message id, unit queue) follow-up forwards."""
-    sent = 0
-    for raw_id, queue in followups:
-        if not _send(runtime, [job_message(FOLLOWUP_ACTOR, queue, raw_id)]):
-            break
-        sent += 1
-    return sent
-
-
-def _send(runtime: Runtime, messages: list[Message]) -> bool:
-    """Put `messages` on the broker; False (logged once per outage) when it is unreachable."""
+def _send(runtime: Runtime, item: Work) -> bool:
+    """Put one job on the broker; False (logged once per outage) when it is unreachable."""
     global _broker_down
     if runtime.broker is None:
         return False
+    message = item.message(runtime.broker)  # an actor not declared is a bug: it propagates
     try:
-        for message in messages:
-            runtime.broker.enqueue(message)
-    except Exception as exc:  # redis down, socket gone: the store keeps it pending
+        runtime.broker.enqueue(message)
+    except BROKER_DOWN as exc:  # redis down, socket gone: the store keeps it pending
         if not _broker_down:
             log.warning("broker unreachable (%s); pending work waits for the reconciler", exc)
         _broker_down = True
@@ -76,14 +113,15 @@ def _send(runtime: Runtime, messages: list[Message]) -> bool:
     return True
 
 
-def _mark_enqueued(runtime: Runtime, done: list[tuple[int, bool, bool]]) -> None:
+def _mark_enqueued(runtime: Runtime, done: list[Work]) -> None:
     """Stamp when each job went out, so the reconciler only re-sends what is overdue."""
-    now = utcnow()
-    columns = (("delivery_enqueued_at", [c for c, d, _a in done if d]),
-               ("ack_enqueued_at", [c for c, _d, a in done if a]))
+    if not done:
+        return
+    now = clock.now()
     with runtime.sessions.begin() as session:
-        for column, ids in columns:
-            for start in range(0, len(ids), 500):
-                session.execute(update(ComplaintRow)
-                                .where(ComplaintRow.id.in_(ids[start:start + 500]))
+        for job in Job:
+            table, column = job.columns.model, job.columns.enqueued_at
+            ids = [item.target_id for item in done if item.job is job]
+            for start in range(0, len(ids) if column is not None else 0, 500):
+                session.execute(update(table).where(table.id.in_(ids[start:start + 500]))
                                 .values({column: now}))

@@ -13,7 +13,7 @@ import ssl
 from email.message import EmailMessage
 from pathlib import Path
 
-from intake.errors import PermanentError, TemporaryError
+from intake.errors import ConfigError, PermanentError, TemporaryError
 from intake.settings import SmtpSettings, secret
 
 
@@ -52,7 +52,7 @@ def _login(client: smtplib.SMTP, config: SmtpSettings) -> None:
     if config.username:
         password = secret(config.password_env)
         if password is None:
-            raise PermanentError(f"smtp.password_env {config.password_env!r} is not set")
+            raise ConfigError(f"smtp.password_env: {config.password_env or '(none)'} is not set")
         client.login(config.username, password)
 
 

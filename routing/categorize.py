@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from intake.schema import RuleHit
+from intake.settings import RuleSpec
 from routing.matcher import match_folded
 from routing.model import Model, default_model, folded_features, predict_both
-from routing.rules import RuleSpec, load_default_rules
+from routing.rules import load_default_rules
 from routing.textnorm import fold
 
 BETA = 1.0  # how many nats one unit of rule weight is worth against the model

@@ -1,4 +1,4 @@
-"""The clocks (DESIGN.md, "Timing obligations"): pure functions from receipt time to due time.
+"""The clocks (docs/design.md, "Timing obligations"): pure functions from receipt time to due time.
 
 The SSL problem address runs on the wall clock, 24×7 (CA/B Forum BR 4.9.5: preliminary report
 within 24 hours). Everything else owes the complainant word within one Turkish business day

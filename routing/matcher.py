@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from intake.schema import RuleHit
+from intake.settings import RuleSpec
 from routing.literals import Literals, may_match, required_literals
-from routing.rules import RuleSpec
 from routing.textnorm import fold
 
 SUBJECT_FACTOR = 2  # a match in the subject counts this many times: it names the topic

@@ -9,9 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from intake.schema import RoutingDecision
-from intake.settings import Settings
+from intake.settings import RuleSpec, Settings
 from routing.categorize import Categorisation, categorize
-from routing.rules import RuleSpec, load_default_rules, merge_rules
+from routing.rules import load_default_rules, merge_rules
 
 
 def route(subject: str, text: str, channel: str, settings: Settings) -> RoutingDecision:

@@ -1,38 +1,21 @@
-"""The rule record of the categoriser: one named, ordered entry of the keyword table.
+"""The categoriser's rule table: the shipped rules, read and merged with the settings' own.
 
 Rules ship in `routing/default_rules.toml`; `[[rule]]` entries in `settings.toml` add to them
-or replace one of the same name, so the desk can tune categorisation without a release.
+or replace one of the same name, so the desk can tune categorisation without a release. The
+rule record itself (`RuleSpec`) and its checks belong to the settings.
 """
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from intake.errors import ConfigError
-from intake.schema import KINDS, PRODUCTS
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """A named rule: any keyword or regex that matches votes `weight` for its product or kind.
-
-    Exactly one of `product` and `kind` is set. Keywords match whole words after Turkish
-    folding (case, dotted/dotless i, diacritics); patterns are regexes on the folded text.
-    """
-
-    name: str
-    product: str = ""
-    kind: str = ""
-    keywords: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = ()
-    weight: float = 1.0
-
+from intake.settings import RuleSpec, check_rule
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.toml")
 _FIELDS = frozenset(f.name for f in fields(RuleSpec))
@@ -48,23 +31,6 @@ def parse_rule(entry: Mapping[str, Any]) -> RuleSpec:
     spec = RuleSpec(**values)
     check_rule(spec)
     return spec
-
-
-def check_rule(spec: RuleSpec) -> None:
-    """Refuse a rule that names no valid target, or whose regexes do not compile."""
-    if bool(spec.product) == bool(spec.kind):
-        raise ConfigError(f"rule {spec.name!r}: set exactly one of product and kind")
-    if spec.product and spec.product not in PRODUCTS:
-        raise ConfigError(f"rule {spec.name!r}: unknown product {spec.product!r}")
-    if spec.kind and spec.kind not in KINDS:
-        raise ConfigError(f"rule {spec.name!r}: unknown kind {spec.kind!r}")
-    if not (spec.keywords or spec.patterns):
-        raise ConfigError(f"rule {spec.name!r}: no keywords and no patterns")
-    for pattern in spec.patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"rule {spec.name!r}: bad pattern {pattern!r}: {exc}") from exc
 
 
 def parse_rules(text: str) -> tuple[RuleSpec, ...]:

@@ -10,8 +10,8 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake import clock
 from store.models import PollStatusRow
-from store.repo import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def record_success(sessions: sessionmaker[Session], feed: str, folder: str, chan
                    fetched: int) -> None:
     with sessions.begin() as session:
         row = status_row(session, feed, folder, channel)
-        row.last_attempt_at = row.last_success_at = utcnow()
+        row.last_attempt_at = row.last_success_at = clock.now()
         row.consecutive_failures = 0
         row.messages_total += fetched
 
@@ -40,7 +40,7 @@ def record_failure(sessions: sessionmaker[Session], feed: str, folder: str, chan
     try:
         with sessions.begin() as session:
             row = status_row(session, feed, folder, channel)
-            row.last_attempt_at = row.last_error_at = utcnow()
+            row.last_attempt_at = row.last_error_at = clock.now()
             row.last_error, row.consecutive_failures = error[:2000], failures
     except Exception:
         log.debug("%s/%s: could not record the failure", feed, folder, exc_info=True)

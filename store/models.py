@@ -78,7 +78,7 @@ class RawMessageRow(Base):
 
 
 class ComplaintRow(Base):
-    """The normalised complaint (DESIGN.md schema) plus its lifecycle and delivery state."""
+    """The normalised complaint (docs/design.md schema) plus its lifecycle and delivery state."""
 
     __tablename__ = "complaints"
     __table_args__ = (UniqueConstraint("channel", "source_id", name="uq_complaint_channel_source"),)

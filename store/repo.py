@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from intake import clock
 from intake.schema import RawMessage
+from intake.states import JobState, RawState
 from store.models import (
     BlobRow,
     ComplaintRow,
@@ -26,16 +29,12 @@ from store.models import (
 )
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def save_raw(session: Session, raw: RawMessage) -> tuple[RawMessageRow, bool]:
     """Insert `raw` keyed by (channel, source_id); (existing row, False) when already stored."""
     row = RawMessageRow(
         channel=raw.channel, source_id=raw.source_id, mailbox=raw.mailbox,
-        received_at=raw.received_at, stored_at=utcnow(), payload=raw.payload,
-        size=len(raw.payload), transport=dict(raw.transport), status="pending", attempts=0,
+        received_at=raw.received_at, stored_at=clock.now(), payload=raw.payload,
+        size=len(raw.payload), transport=dict(raw.transport), status=RawState.PENDING, attempts=0,
     )
     try:
         with session.begin_nested():
@@ -92,7 +91,7 @@ def add_event(
 ) -> None:
     """Append one event (never updated, never deleted)."""
     session.add(EventRow(
-        complaint_id=complaint_id, raw_message_id=raw_message_id, kind=event, at=utcnow(),
+        complaint_id=complaint_id, raw_message_id=raw_message_id, kind=event, at=clock.now(),
         actor=actor, detail=jsonable(detail),
     ))
 
@@ -112,46 +111,53 @@ def get_blob(session: Session, sha256: str) -> bytes | None:
     return session.scalar(select(BlobRow.data).where(BlobRow.sha256 == sha256))
 
 
-_Claim = tuple[
-    type[ComplaintRow] | type[RawMessageRow],  # the table
-    InstrumentedAttribute[str | None],  # the job's state column
-    InstrumentedAttribute[datetime | None],  # when the job was claimed
-]
+@dataclass(frozen=True)
+class JobColumns:
+    """Where one outbound job keeps its progress: its table, its state column, when it was
+    claimed by a worker, and when it was last enqueued (None: not stamped)."""
 
-CLAIMS: dict[str, _Claim] = {
-    "delivery": (ComplaintRow, ComplaintRow.delivery_state, ComplaintRow.delivery_claimed_at),
-    "ack": (ComplaintRow, ComplaintRow.ack_state, ComplaintRow.ack_claimed_at),
-    "followup": (RawMessageRow, RawMessageRow.forward_state, RawMessageRow.forward_claimed_at),
-}
+    model: type[ComplaintRow] | type[RawMessageRow]
+    state: InstrumentedAttribute[Any]
+    claimed_at: InstrumentedAttribute[datetime | None]
+    enqueued_at: InstrumentedAttribute[datetime | None] | None
 
 
-def claim(session: Session, row_id: int, job: str, lease: timedelta) -> bool:
-    """Take the `job` ("delivery" | "ack" of a complaint, "followup" of a raw message).
+def claim(session: Session, columns: JobColumns, row_id: int, lease: timedelta) -> bool:
+    """Take the job of row `row_id` whose progress `columns` holds.
 
     False when the job is done or held by another worker; a claim older than `lease` is
     considered abandoned (a worker died mid-send).
     """
-    model, state, claimed_at = CLAIMS[job]
-    now = utcnow()
+    model, now = columns.model, clock.now()
     # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed as
     # returning the base Result for every statement.
     result = cast(CursorResult[Any], session.execute(
         update(model)
-        .where(model.id == row_id, state == "pending")
-        .where((claimed_at.is_(None)) | (claimed_at < now - lease))
-        .values({claimed_at: now})
+        .where(model.id == row_id, columns.state == JobState.PENDING)
+        .where((columns.claimed_at.is_(None)) | (columns.claimed_at < now - lease))
+        .values({columns.claimed_at: now})
         .execution_options(synchronize_session=False)
     ))
     return result.rowcount == 1
 
 
-def release(session: Session, row_id: int, job: str) -> None:
+def release(session: Session, columns: JobColumns, row_id: int) -> None:
     """Give a claim back so the next retry can take it at once."""
-    model, _state, claimed_at = CLAIMS[job]
     session.execute(
-        update(model).where(model.id == row_id).values({claimed_at: None})
+        update(columns.model).where(columns.model.id == row_id)
+        .values({columns.claimed_at: None})
         .execution_options(synchronize_session=False)
     )
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """How far a polled feed has read: its (channel, key) and the channel's own value (IMAP
+    UIDVALIDITY and UID, a `since_id`, Telegram's offset)."""
+
+    channel: str
+    key: str
+    value: Mapping[str, Any]
 
 
 def get_watermark(session: Session, channel: str, key: str) -> dict[str, Any] | None:
@@ -159,12 +165,13 @@ def get_watermark(session: Session, channel: str, key: str) -> dict[str, Any] | 
     return dict(row.value) if row else None
 
 
-def set_watermark(session: Session, channel: str, key: str, value: Mapping[str, Any]) -> None:
-    row = session.get(WatermarkRow, (channel, key))
+def set_watermark(session: Session, mark: Watermark) -> None:
+    row = session.get(WatermarkRow, (mark.channel, mark.key))
     if row is None:
-        session.add(WatermarkRow(channel=channel, key=key, value=dict(value), updated_at=utcnow()))
+        session.add(WatermarkRow(channel=mark.channel, key=mark.key, value=dict(mark.value),
+                                 updated_at=clock.now()))
     else:
-        row.value, row.updated_at = dict(value), utcnow()
+        row.value, row.updated_at = dict(mark.value), clock.now()
 
 
 def jsonable(value: Any) -> Any:

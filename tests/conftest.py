@@ -1,7 +1,10 @@
-"""Shared fixtures: real servers on loopback (SMTP, Redis, PostgreSQL), settings, a runtime.
+"""Shared fixtures: real servers on loopback (SMTP, Redis, PostgreSQL), settings, a runtime,
+and the clock.
 
 Outside CI a missing PostgreSQL skips its half of the store tests; with CI=true it fails,
-because a skipped server proves nothing.
+because a skipped server proves nothing. Every test runs on a fake clock that starts at
+`INTAKE_TEST_NOW` (default: a Tuesday morning in Istanbul) and ticks on from there, so the
+suite gives the same answers at any hour; `clock` stops it for tests that set the time.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,16 +24,38 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
+from intake import clock as clock_module
 from intake import runtime as runtime_module
 from intake import settings as settings_module
 from intake.cli.bundled_redis import BundledRedis
+from intake.cli.wiring import runtime_for
+from intake.clock import FakeClock
 from intake.runtime import Runtime
 from store import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+IN_CI = os.environ.get("CI", "").lower() == "true"  # the one CI check of the tests: CI=true
 PG_ADMIN_URL = os.environ.get("INTAKE_TEST_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
+TEST_NOW = datetime.fromisoformat(os.environ.get("INTAKE_TEST_NOW") or "2026-03-10T10:00:00+03:00")
+
+
+@pytest.fixture(autouse=True)
+def ticking_clock() -> Iterator[FakeClock]:
+    """The time of the flow for every test: `TEST_NOW`, ticking on in real time."""
+    fake = FakeClock(TEST_NOW, ticking=True)
+    previous = clock_module.use(fake)
+    yield fake
+    clock_module.use(previous)
+
+
+@pytest.fixture
+def clock(ticking_clock: FakeClock) -> Iterator[FakeClock]:
+    """A clock that stands still at `TEST_NOW` until the test sets or advances it."""
+    fake = FakeClock(TEST_NOW)
+    clock_module.use(fake)
+    yield fake
+    clock_module.use(ticking_clock)
 
 
 def free_port() -> int:
@@ -144,7 +170,7 @@ def make_runtime() -> Iterator:
     made: list[Runtime] = []
 
     def build(settings: settings_module.Settings, broker=None) -> Runtime:  # noqa: ANN001
-        rt = Runtime.from_settings(settings, broker=broker)
+        rt = runtime_for(settings, broker=broker)
         migrate.upgrade(rt.engine)
         runtime_module.install(rt)
         made.append(rt)

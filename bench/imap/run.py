@@ -136,8 +136,10 @@ def intake(env: dict) -> dict:
     import psutil
 
     from ingest.channels.email.poller import MailboxPoller
+    from ingest.prepare import start_pool
     from intake import settings as settings_module
-    from intake.runtime import Runtime, install
+    from intake.cli.wiring import runtime_for
+    from intake.runtime import install
     from outbound.broker import make_broker
     from store import migrate
 
@@ -151,16 +153,15 @@ def intake(env: dict) -> dict:
                         "fetch_batch": 500, "timeout_seconds": 120}]
     os.environ["BENCH_IMAP_PASSWORD"] = env["password"]
     settings = settings_module.from_mapping(data)
-    runtime = Runtime.from_settings(settings, broker=make_broker(settings, env["redis"]))
+    runtime = runtime_for(settings, broker=make_broker(settings, env["redis"]))
     migrate.upgrade(runtime.engine)
     install(runtime)
-    runtime.prepare_pool()  # as `intake run` does at start
+    runtime.pool = pool = start_pool(settings)  # as `intake run` does at start
     poller = MailboxPoller(runtime, settings.mailbox[0], "INBOX")
     started = time.perf_counter()
     report = poller.run_once()
     elapsed = time.perf_counter() - started
-    poller.release()
-    pool = runtime.prepare_pool()
+    poller.close()
     workers = [psutil.Process(pid) for pid in (pool._processes if pool else {})]
     worker_rss = max((p.memory_info().rss for p in workers), default=0) / 2**20
     runtime.close()

@@ -1,54 +1,36 @@
-"""The channel table: one module per channel, registered once, duplicates refused.
+"""The channel table: one module or package per channel, registered once, duplicates refused.
 
-A channel tells the pipeline how to normalise its raw payload (pure), and optionally how to
-acknowledge a complaint on the channel the complainant used, which HTTP routes it receives
-pushes on (webhooks, the web form, the desk API), and which polling loops it runs.
+A channel tells `intake run` which HTTP routes it receives pushes on (webhooks, the web form,
+the desk API) and which feeds it polls (`ingest.feed`), and tells the outbound stage how a
+complaint is answered on it (`outbound.channels`; by e-mail unless it brings a sender). What
+its raw payload means is the pure table of `normalize.channels`.
 """
 
 from __future__ import annotations
 
 import importlib
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from intake.schema import Complainant, RawMessage
+from outbound import channels as senders
+from outbound.channels import Sender
 
 if TYPE_CHECKING:
+    from ingest.feed import Feed
     from intake.runtime import Runtime
-    from intake.settings import Settings
-    from normalize import Normalized
 
 BUILTIN = ("email", "telegram", "twitter", "webform", "desk")
 
 
 @dataclass(frozen=True)
-class AckRequest:
-    """What an acknowledger needs to answer on the complainant's own channel."""
-
-    reference: str
-    channel: str
-    source_id: str
-    complainant: Complainant
-    subject: str
-    language: str
-    transport: Mapping[str, Any] = field(default_factory=dict)  # of the raw message
-
-
-@dataclass(frozen=True)
 class ChannelSpec:
-    """What the pipeline, the workers and `intake run` need to know of a channel.
-
-    `acknowledge` sends the acknowledgement and returns the id of what it sent (it raises
-    `TemporaryError`/`PermanentError`); None means: by e-mail, when there is an address.
-    """
+    """What `intake run` and the workers need to know of a channel."""
 
     name: str
-    normalizer: Callable[[RawMessage, "Settings"], "Normalized"]
-    acknowledge: Callable[["Runtime", AckRequest], str] | None = None
+    acknowledge: Sender | None = None  # None: by e-mail, when there is an address
     routes: Callable[["Runtime"], list[Any]] | None = None  # Starlette routes
-    pollers: Callable[["Runtime", threading.Event], list[threading.Thread]] | None = None
+    feeds: Callable[["Runtime"], list["Feed"]] | None = None  # the loops it polls
 
 
 _TABLE: dict[str, ChannelSpec] = {}
@@ -59,28 +41,15 @@ def register(spec: ChannelSpec) -> ChannelSpec:
     if spec.name in _TABLE:
         raise ValueError(f"channel {spec.name!r} is registered twice")
     _TABLE[spec.name] = spec
+    senders.register(spec.name, spec.acknowledge)
     return spec
 
 
-def channel(name: str) -> ChannelSpec:
-    """The registered channel `name` (KeyError for an unknown one)."""
-    _load_builtin()
-    return _TABLE[name]
-
-
-def all_channels() -> list[ChannelSpec]:
-    _load_builtin()
-    return list(_TABLE.values())
-
-
-def _load_builtin() -> None:
+def load() -> list[ChannelSpec]:
+    """Every built-in channel, registered (once): what an entry point calls at start."""
     global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in BUILTIN:
-        try:
+    if not _loaded:
+        _loaded = True
+        for module in BUILTIN:
             importlib.import_module(f"ingest.channels.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ingest.channels.{module}":
-                raise  # a channel module that exists but cannot import is a bug
+    return list(_TABLE.values())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,12 +23,13 @@ from ingest.channels.webform import (
     MAX_KEY_LENGTH,
     BodyTooLarge,
     RateLimiter,
-    email_limits,
     error,
     ingest_safely,
     read_body,
     valid_key,
 )
+from ingest.records import Outcome, OutcomeStatus
+from intake import clock
 from intake.errors import PermanentError
 from intake.runtime import Runtime
 from intake.schema import RawMessage
@@ -37,11 +38,9 @@ from normalize.desk import (
     DESK_CHANNELS,
     PETITION_CHANNELS,
     entry_errors,
-    normalize_desk,
     parse_entry,
     parse_received_at,
 )
-from normalize.records import Normalized
 from normalize.webform import MalformedForm
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ def build_raw(body: bytes, operator: str, settings: Settings, *,
     errors = entry_errors(values)
     if idempotency_key is not None and not valid_key(idempotency_key):
         errors["Idempotency-Key"] = f"1 to {MAX_KEY_LENGTH} printable ASCII characters"
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     received_at = now
     if values.get("received_at", "").strip() and "received_at" not in errors:
         received_at = parse_received_at(values["received_at"], settings.clock.timezone)
@@ -103,10 +102,10 @@ def entry_source_id(channel: str, values: dict[str, str], idempotency_key: str |
 
 
 def submit_entry(runtime: Runtime, body: bytes, operator: str, *,
-                 idempotency_key: str | None = None) -> pipeline.Outcome:
+                 idempotency_key: str | None = None) -> Outcome:
     """Check, store and process one entry (the CLI's path; the route does the same async)."""
     raw = build_raw(body, operator, runtime.settings, idempotency_key=idempotency_key)
-    outcome = pipeline.ingest(runtime, raw)
+    outcome = pipeline.ingest(runtime, [raw]).outcomes()[0]
     log.info("%s %s: raw %s %s %s", raw.channel, raw.source_id, outcome.raw_id, outcome.status,
              outcome.reference or "")
     return outcome
@@ -138,9 +137,9 @@ async def receive(request: Request, failures: RateLimiter) -> JSONResponse:
     return answer(outcome)
 
 
-def answer(outcome: pipeline.Outcome) -> JSONResponse:
+def answer(outcome: Outcome) -> JSONResponse:
     """201 for a new complaint, 200 for one entered before, 202 when kept for a retry."""
-    status = {"created": 201, "duplicate": 200}.get(outcome.status, 202)
+    status = {OutcomeStatus.CREATED: 201, OutcomeStatus.DUPLICATE: 200}.get(outcome.status, 202)
     return JSONResponse({"reference": outcome.reference, "status": outcome.status},
                         status_code=status)
 
@@ -158,12 +157,6 @@ def routes(runtime: Runtime) -> list[Route]:
     return [Route(PATH, endpoint, methods=["POST"])]
 
 
-def normalizer(raw: RawMessage, settings: Settings) -> Normalized:
-    return normalize_desk(raw.payload, operator=str(raw.transport.get("operator", "")),
-                          received_at=raw.received_at, limits=email_limits(settings))
-
-
-# One normaliser for the four; the routes once (on `phone`), or Starlette would see them twice.
-DESK = [register(ChannelSpec(name, normalizer=normalizer,
-                             routes=routes if name == "phone" else None))
-        for name in DESK_CHANNELS]
+# The four share the routes: given once (on `phone`), or Starlette would see them four times.
+for name in DESK_CHANNELS:
+    register(ChannelSpec(name, routes=routes if name == "phone" else None))

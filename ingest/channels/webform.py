@@ -13,9 +13,7 @@ import hashlib
 import hmac
 import logging
 import threading
-import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -26,18 +24,18 @@ from starlette.routing import Route
 
 from ingest import pipeline
 from ingest.channels import ChannelSpec, register
+from ingest.records import Outcome
+from intake import clock
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import RawMessage
-from intake.settings import Settings, WebformSettings, secret
-from normalize.records import EmailLimits, Normalized
+from intake.settings import WebformSettings, secret
 from normalize.webform import (
     FORM_TYPES,
     Form,
     MalformedForm,
     form_errors,
     media_type,
-    normalize_webform,
     parse_form,
 )
 
@@ -111,8 +109,9 @@ class RateLimiter:
     WINDOW = 60
 
     def __init__(self, limit: int, redis: Any = None,
-                 clock: Callable[[], float] = time.time, name: str = "webform") -> None:
-        self.limit, self.redis, self.clock, self.name = limit, redis, clock, name
+                 seconds: Callable[[], float] | None = None, name: str = "webform") -> None:
+        self.limit, self.redis, self.name = limit, redis, name
+        self.clock = seconds or (lambda: clock.now().timestamp())  # epoch seconds
         self._local: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self._redis_down = False
@@ -233,7 +232,7 @@ class WebformEndpoint:
             return error(400, f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} printable ASCII characters")
         raw = RawMessage(
             channel="webform", source_id=idempotency_source_id(key, body),
-            received_at=datetime.now(timezone.utc), payload=body,
+            received_at=clock.now(), payload=body,
             transport={"content_type": content_type, "client": client},
         )
         outcome = await ingest_safely(self.runtime, raw)
@@ -243,10 +242,10 @@ class WebformEndpoint:
                             status_code=202)
 
 
-async def ingest_safely(runtime: Runtime, raw: RawMessage) -> pipeline.Outcome | None:
+async def ingest_safely(runtime: Runtime, raw: RawMessage) -> Outcome | None:
     """`pipeline.ingest` off the event loop; None when the store cannot be reached."""
     try:
-        outcome = await run_in_threadpool(pipeline.ingest, runtime, raw)
+        outcome = (await run_in_threadpool(pipeline.ingest, runtime, [raw])).outcomes()[0]
     except OperationalError as exc:
         log.error("%s %s: store unreachable: %s", raw.channel, mask(raw.source_id), exc.orig)
         return None
@@ -260,25 +259,8 @@ def supported(content_type: str) -> bool:
     return kind in FORM_TYPES or kind.endswith("+json")
 
 
-def email_limits(settings: Settings) -> EmailLimits:
-    limits = settings.limits
-    return EmailLimits(
-        max_body_chars=limits.max_body_chars,
-        max_attachment_bytes=limits.max_attachment_bytes,
-        max_attachments=limits.max_attachments,
-        max_total_attachment_bytes=limits.max_total_attachment_bytes,
-    )
-
-
 def routes(runtime: Runtime) -> list[Route]:
     return [Route(PATH, WebformEndpoint(runtime).receive, methods=["POST"])]
 
 
-def normalizer(raw: RawMessage, settings: Settings) -> Normalized:
-    return normalize_webform(
-        raw.payload, str(raw.transport.get("content_type", "")), received_at=raw.received_at,
-        honeypot_field=settings.webform.honeypot_field, limits=email_limits(settings),
-    )
-
-
-WEBFORM = register(ChannelSpec("webform", normalizer=normalizer, routes=routes))
+register(ChannelSpec("webform", routes=routes))

@@ -11,20 +11,13 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import OperationalError
 
-from intake.errors import IntakeError, NotAnEmail
-from intake.runtime import Runtime, install
-from intake.settings import Settings
-from outbound.broker import broker_url, declare_queues, make_broker
+from intake.cli.wiring import open_runtime, runtime_for
+from intake.errors import ConfigError, IntakeError, NotAnEmail
+from intake.settings import Settings, missing_secrets
 from store import migrate
-from store.models import ComplaintRow, DeadLetterRow, RawMessageRow
-
-if TYPE_CHECKING:
-    from dramatiq.brokers.redis import RedisBroker
 
 log = logging.getLogger(__name__)
 
@@ -38,35 +31,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return Supervisor(settings).run()
 
 
-def open_runtime(settings: Settings, *, with_broker: bool = True) -> Runtime:
-    """The store (schema checked or upgraded) and, if reachable, the broker."""
-    from intake.cli.supervisor import prepare_schema
-
-    rt = Runtime.from_settings(settings)
-    prepare_schema(rt)
-    if with_broker:
-        rt.broker = connect_broker(settings)
-    install(rt)
-    return rt
-
-
-def connect_broker(settings: Settings) -> RedisBroker | None:
-    """A broker if one answers; None otherwise (the work waits in the store)."""
-    try:
-        broker = make_broker(settings)
-        broker.client.ping()
-    except Exception as exc:
-        log.info("no broker at %s (%s); the reconciler will enqueue", broker_url(settings), exc)
-        return None
-    declare_queues(broker, settings)
-    return broker
-
-
 def inject(args: argparse.Namespace, settings: Settings) -> int:
+    """Mail handed over as an MTA would, through the same door as IMAP."""
     from ingest import pipeline
-    from ingest.channels.email import raw_from_bytes
+    from ingest.channels.email.raw import raw_from_bytes
+    from normalize.desk import parse_received_at
 
     channel = settings.mailbox_named(args.mailbox).channel if args.mailbox else "email"
+    try:
+        received_at = (parse_received_at(args.received_at, settings.clock.timezone)
+                       if args.received_at else None)
+    except ValueError:
+        print(f"intake: --received-at: not an ISO 8601 time: {args.received_at}",
+              file=sys.stderr)
+        return EX_DATAERR
     try:
         rt = open_runtime(settings)
     except OperationalError as exc:
@@ -80,8 +58,9 @@ def inject(args: argparse.Namespace, settings: Settings) -> int:
                   file=sys.stderr)
             worst = EX_DATAERR
             continue
-        raw = raw_from_bytes(payload, channel=channel, mailbox=args.mailbox)
-        outcome = pipeline.ingest(rt, raw)
+        raw = raw_from_bytes(payload, channel=channel, mailbox=args.mailbox,
+                             received_at=received_at)
+        outcome = pipeline.ingest(rt, [raw]).outcomes()[0]
         detail = outcome.reference or outcome.error or ""
         print(f"{name}: {outcome.status} raw={outcome.raw_id} {detail}".rstrip())
     rt.close()
@@ -93,6 +72,7 @@ def new(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
     from ingest.channels.desk import InvalidEntry, submit_entry
+    from ingest.records import OutcomeStatus
 
     entry = {"channel": args.channel, "name": args.name, "email": args.email,
              "phone": args.phone, "subject": args.subject, "text": args.text,
@@ -116,14 +96,14 @@ def new(args: argparse.Namespace, settings: Settings) -> int:
         print(f"intake: stored as raw {outcome.raw_id}, not yet a complaint: "
               f"{outcome.error or outcome.status} (see `intake retry`)", file=sys.stderr)
         return 1
-    if outcome.status == "duplicate":
+    if outcome.status == OutcomeStatus.DUPLICATE:
         print(f"intake: already entered as {outcome.reference}", file=sys.stderr)
     print(outcome.reference)
     return 0
 
 
 def db(args: argparse.Namespace, settings: Settings) -> int:
-    rt = Runtime.from_settings(settings)
+    rt = runtime_for(settings)
     if args.action == "upgrade":
         migrate.upgrade(rt.engine)
     print(f"schema revision: {migrate.current_revision(rt.engine)} "
@@ -140,103 +120,34 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def retry(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest import pipeline
-
-    rt = open_runtime(settings)
-    if args.dead_letters:
-        print(f"re-enqueued {requeue_dead_letters(rt)} dead letters")
-    if args.deliveries:
-        print(f"reopened {reopen_failed_deliveries(rt)} failed deliveries/acknowledgements")
-    if args.dead_letters or args.deliveries:
-        return 0
-    query = select(RawMessageRow.id).where(RawMessageRow.status == "failed")
-    if args.ids:
-        query = query.where(RawMessageRow.id.in_(args.ids))
-    with rt.sessions() as session:
-        ids = list(session.scalars(query.order_by(RawMessageRow.id)))
-    for raw_id in ids:
-        outcome = pipeline.process(rt, raw_id)
-        print(f"raw {raw_id}: {outcome.status} {outcome.reference or outcome.error or ''}".rstrip())
-    if not ids:
-        print("no failed raw items")
-    return 0
-
-
-def requeue_dead_letters(rt: Runtime) -> int:
-    """Send the complaints of unresolved dead letters through the reconciler's path again."""
-    from ingest.reconciler import reconcile
-    from store.repo import utcnow
-
-    with rt.sessions.begin() as session:
-        letters = session.scalars(select(DeadLetterRow).where(DeadLetterRow.requeued_at.is_(None)))
-        count = 0
-        for letter in letters:
-            letter.requeued_at = utcnow()
-            count += 1
-    reconcile(rt, everything=True)
-    return count
-
-
-def reopen_failed_deliveries(rt: Runtime) -> int:
-    from ingest.reconciler import reconcile
-
-    with rt.sessions.begin() as session:
-        count = 0
-        for column in ("delivery_state", "ack_state"):
-            attr = getattr(ComplaintRow, column)
-            # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed
-            # as returning the base Result for every statement.
-            result = cast(CursorResult[Any], session.execute(
-                update(ComplaintRow).where(attr == "failed").values({column: "pending"})
-            ))
-            count += result.rowcount
-    reconcile(rt, everything=True)
-    return count
-
-
-def dead_letters(args: argparse.Namespace, settings: Settings) -> int:
-    rt = open_runtime(settings, with_broker=False)
-    with rt.sessions() as session:
-        rows = session.execute(
-            select(DeadLetterRow, ComplaintRow.reference)
-            .outerjoin(ComplaintRow, ComplaintRow.id == DeadLetterRow.complaint_id)
-            .order_by(DeadLetterRow.id)
-        ).all()
-    for letter, reference in rows:
-        state = "requeued" if letter.requeued_at else "dead"
-        print(f"{letter.id}\t{letter.failed_at:%Y-%m-%d %H:%M}\t{state}\t{letter.queue}\t"
-              f"{letter.actor}\t{reference or '-'}\t{letter.error.splitlines()[-1][:120]}")
-    if not rows:
-        print("no dead letters")
-    return 0
-
-
 def reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.reconciler import reconcile as reconcile_once
 
     rt = open_runtime(settings)
     report = reconcile_once(rt, everything=True)
-    print(f"processed {report.raws_processed} raw items, enqueued {report.jobs_enqueued} complaints")
+    print(f"processed {report.raws_processed} raw items, enqueued {report.jobs_enqueued} jobs")
     return 0 if rt.broker is not None or not report.jobs_enqueued else 1
-
 
 
 def poll(args: argparse.Namespace, settings: Settings) -> int:
     """One mailbox in the foreground: one cycle with a progress bar, or until Ctrl-C."""
     import threading
 
+    from ingest import feed
     from ingest.channels.email.poller import MailboxPoller
+    from ingest.prepare import start_pool
 
     box = settings.mailbox_named(args.mailbox)
+    missing = [m for m in missing_secrets(settings) if f"mailbox {box.name!r}" in m]
+    if missing:
+        raise ConfigError("not set in the environment: " + "; ".join(missing))
     rt = open_runtime(settings)
-    redis = rt.broker.client if rt.broker is not None else None
+    rt.pool = start_pool(settings)  # a first import can be a backlog of thousands
+    redis = getattr(rt.broker, "client", None)
     if not args.once:
         stop = threading.Event()
-        pollers = [MailboxPoller(rt, box, folder, redis=redis) for folder in box.all_folders]
-        threads = [threading.Thread(target=p.run_forever, args=(stop,)) for p in pollers]
-        for thread in threads:
-            thread.start()
+        threads = feed.start([MailboxPoller(rt, box, folder, redis=redis)
+                              for folder in box.all_folders], stop)
         try:
             while any(t.is_alive() for t in threads):
                 threads[0].join(1.0)
@@ -256,7 +167,7 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
                 worst = 1
                 continue
             finally:
-                poller.release()
+                poller.close()
         print(f"{box.name}/{folder}: fetched {report.fetched}, new {report.created}, "
               f"duplicates {report.duplicates}, failed {report.failed}"
               + (", resynced after a UIDVALIDITY change" if report.resynced else "")
@@ -302,7 +213,8 @@ def normalize(args: argparse.Namespace, settings: Settings) -> int:
     """Print what the pipeline makes of one mail: the complaint schema, routed (pure)."""
     import dataclasses
 
-    from ingest.channels.email import normalize_raw, raw_from_bytes
+    from ingest.channels.email.raw import raw_from_bytes
+    from normalize.channels import normalize_raw
     from routing.route import route
 
     payload = read_input(args.file)

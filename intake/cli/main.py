@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from intake import settings as settings_module
-from intake.cli import commands
+from intake.cli import commands, repair
 from intake.errors import ConfigError, IntakeError
 from intake.privacy import setup_logging
 
@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("inject", help="hand raw mail to the pipeline as an MTA would")
     cmd.add_argument("files", nargs="+", help="RFC 5322 files; - reads one mail from stdin")
     cmd.add_argument("--mailbox", help="the [[mailbox]] it arrived in (sets the channel)")
+    cmd.add_argument("--received-at", default="",
+                     help="ISO 8601 time of receipt, for importing old mail with the clocks it "
+                          "had (default: now; no zone: local time)")
     cmd.set_defaults(handler=commands.inject)
 
     cmd = sub.add_parser("normalize", help="print the complaint JSON of one mail (no store)")
@@ -70,10 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--dead-letters", action="store_true", help="re-enqueue dead letters")
     cmd.add_argument("--deliveries", action="store_true",
                      help="send permanently failed deliveries and acknowledgements again")
-    cmd.set_defaults(handler=commands.retry)
+    cmd.set_defaults(handler=repair.retry)
 
     cmd = sub.add_parser("dead-letters", help="list queue messages that failed for good")
-    cmd.set_defaults(handler=commands.dead_letters)
+    cmd.set_defaults(handler=repair.dead_letters)
 
     cmd = sub.add_parser("poll", help="poll one mailbox in the foreground")
     cmd.add_argument("mailbox")

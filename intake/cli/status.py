@@ -6,18 +6,20 @@ deliveries and acknowledgements by state, failed raw items and recorded dead let
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from intake import clock
+from intake.cli.wiring import broker_url
 from intake.runtime import Runtime
-from outbound.broker import broker_url
+from intake.states import RawState
 from outbound.jobs import ACK_QUEUE
 from store.models import ComplaintRow, DeadLetterRow, PollStatusRow, RawMessageRow
-from store.repo import utcnow
 
 
 def collect(runtime: Runtime) -> dict[str, Any]:
@@ -47,13 +49,13 @@ def collect(runtime: Runtime) -> dict[str, Any]:
 def mailbox_health(session: Session, runtime: Runtime) -> list[dict[str, Any]]:
     """Per polled folder: last good poll, mail today, failures, and the SSL box warning."""
     settings = runtime.settings
-    midnight = datetime.now(ZoneInfo(settings.clock.timezone)).replace(
+    midnight = clock.now().astimezone(ZoneInfo(settings.clock.timezone)).replace(
         hour=0, minute=0, second=0, microsecond=0)
     today = dict(session.execute(
         select(RawMessageRow.mailbox, func.count()).where(RawMessageRow.stored_at >= midnight)
         .group_by(RawMessageRow.mailbox)).all())
     failed = dict(session.execute(
-        select(RawMessageRow.mailbox, func.count()).where(RawMessageRow.status == "failed")
+        select(RawMessageRow.mailbox, func.count()).where(RawMessageRow.status == RawState.FAILED)
         .group_by(RawMessageRow.mailbox)).all())
     rows = {(r.mailbox, r.folder): r for r in session.scalars(select(PollStatusRow))}
     stale_after = timedelta(minutes=settings.imap.ssl_stale_minutes)
@@ -63,7 +65,7 @@ def mailbox_health(session: Session, runtime: Runtime) -> list[dict[str, Any]]:
             row = rows.get((box.name, folder))
             last = row.last_success_at if row else None
             stale = box.enabled and box.channel == "email_ssl" and (
-                last is None or utcnow() - last > stale_after)
+                last is None or clock.now() - last > stale_after)
             health.append({
                 "mailbox": box.name, "folder": folder, "channel": box.channel,
                 "enabled": box.enabled, "last_success_at": last.isoformat() if last else None,
@@ -95,7 +97,7 @@ def channel_health(session: Session, runtime: Runtime) -> list[dict[str, Any]]:
 def queue_depths(runtime: Runtime) -> dict[str, dict[str, int]] | str:
     """Per queue: waiting, delayed (retry backoff) and dead (broker's own dead-letter queue)."""
     broker = runtime.broker
-    if broker is None:
+    if not isinstance(broker, RedisBroker):
         return "broker not connected"
     queues = [unit.queue for unit in runtime.settings.unit] + [ACK_QUEUE]
     prefix, client = broker.namespace, broker.client

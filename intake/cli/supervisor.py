@@ -15,17 +15,17 @@ import sys
 import threading
 from pathlib import Path
 
-from ingest.channels import all_channels
-from ingest.channels.email.poller import start_pollers
+from ingest import channels, feed
+from ingest.prepare import start_pool
 from ingest.reconciler import ReconcilerThread
 from ingest.webhooks import HttpServer
 from intake import runtime
 from intake.cli import bundled_redis
+from intake.cli.wiring import prepare_schema, runtime_for
 from intake.errors import ConfigError
 from intake.runtime import Runtime
-from intake.settings import Settings
-from outbound.broker import declare_queues, make_broker
-from store import migrate
+from intake.settings import Settings, missing_secrets
+from outbound.broker import make_broker
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +59,26 @@ class Supervisor:
 
     def _start(self) -> None:
         settings = self.settings
-        self.runtime = Runtime.from_settings(settings)
+        missing = missing_secrets(settings)
+        if missing:  # refused now, rather than failing complaint after complaint
+            raise ConfigError("not set in the environment: " + "; ".join(missing))
+        self.runtime = runtime_for(settings)
         prepare_schema(self.runtime)
         url = settings.broker.url
         if not url:
             self.redis = bundled_redis.BundledRedis(settings.broker.state_dir)
             url = self.redis.start()
         self.runtime.broker = make_broker(settings, url)
-        declare_queues(self.runtime.broker, settings)
         runtime.install(self.runtime)
-        self.runtime.prepare_pool()  # started now, so the first big batch does not wait
+        self.runtime.pool = start_pool(settings)  # now, so the first big batch does not wait
         self.broker_url = url
         self.workers = self._spawn_workers()
         self.reconciler = ReconcilerThread(self.runtime, settings.broker.reconcile_every_seconds)
         self.reconciler.start()
-        self.pollers = start_pollers(self.runtime, self.stopping)
-        for spec in all_channels():
-            if spec.pollers is not None:
-                self.pollers += spec.pollers(self.runtime, self.stopping)
+        feeds = [f for spec in channels.load() if spec.feeds for f in spec.feeds(self.runtime)]
+        self.pollers = feed.start(feeds, self.stopping)
+        if feeds:
+            log.info("polling %s feeds: %s", len(feeds), ", ".join(f.ident.name for f in feeds))
         if settings.http.enabled:
             self.http = HttpServer(self.runtime)
             self.http.start()
@@ -140,14 +142,6 @@ class Supervisor:
         if self.runtime is not None:
             self.runtime.close()
         log.info("stopped")
-
-
-def prepare_schema(rt: Runtime) -> None:
-    """Upgrade the schema when allowed; otherwise refuse to run on an old one."""
-    if rt.settings.store.auto_migrate:
-        migrate.upgrade(rt.engine)
-    elif not migrate.is_current(rt.engine):
-        raise ConfigError("the database schema is not current: run `intake db upgrade`")
 
 
 def banner(settings: Settings, broker_url: str) -> str:

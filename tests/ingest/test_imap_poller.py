@@ -16,8 +16,10 @@ import redis
 from sqlalchemy import func, select
 
 from ingest.channels.email import poller as poller_module
-from ingest.channels.email.poller import MailboxPoller, start_pollers
+from ingest.channels.email.poller import MailboxPoller, feeds
+from ingest.feed import start
 from outbound.broker import make_broker
+from store import repo
 from store.models import ComplaintRow, EventRow, PollStatusRow, RawMessageRow
 from tests.conftest import DATA, make_settings
 
@@ -105,7 +107,7 @@ def poll(rt, name: str = "general", folder: str = "INBOX", **kw):
     try:
         return poller.run_once()
     finally:
-        poller.release()
+        poller.close()
 
 
 def wait_for(condition, timeout: float = 15.0) -> None:
@@ -184,25 +186,28 @@ class Crash(BaseException):
     """Stands for the process being killed: nothing after it runs."""
 
 
-def test_killed_after_storing_before_the_watermark_loses_and_doubles_nothing(
+def test_killed_after_storing_before_the_server_action_loses_and_doubles_nothing(
     imap, dovecot, monkeypatch
 ):
     rt = imap()
     for n in range(3):
         dovecot.append("general", "INBOX", mail(n))
 
-    def crash(self, mark):
-        if mark.get("uid"):
+    def crash(self, uids):
+        if uids:
             raise Crash()
 
     with monkeypatch.context() as patch:
-        patch.setattr(MailboxPoller, "_save_watermark", crash)
+        patch.setattr(poller_module.ImapFolder, "finish", crash)
         with pytest.raises(Crash):
             poll(rt)
     assert count(rt, RawMessageRow) == 3 and len(dovecot.uids("general")) == 3  # not moved yet
+    with rt.sessions() as session:  # the watermark moved in the commit of the raw mail
+        assert repo.get_watermark(session, "email", "general/INBOX")["uid"] == max(
+            dovecot.uids("general"))
 
-    report = poll(rt)  # restarted
-    assert report.duplicates == 3 and report.created == 0
+    report = poll(rt)  # restarted: the stored mail is finished, nothing fetched twice
+    assert (report.fetched, report.created, report.duplicates) == (0, 0, 0)
     assert count(rt, ComplaintRow) == 3
     assert dovecot.uids("general") == []
 
@@ -212,7 +217,7 @@ def test_killed_between_fetch_and_store_fetches_again(imap, dovecot, monkeypatch
     dovecot.append("general", "INBOX", mail(1))
     with monkeypatch.context() as patch:
         patch.setattr(
-            poller_module.pipeline, "store_all", lambda *a: (_ for _ in ()).throw(Crash())
+            poller_module.pipeline, "ingest", lambda *a, **k: (_ for _ in ()).throw(Crash())
         )
         with pytest.raises(Crash):
             poll(rt)
@@ -224,7 +229,7 @@ def test_a_wrong_password_stops_only_its_own_mailbox(imap, dovecot, monkeypatch)
     rt = imap()
     monkeypatch.setenv("TEST_IMAP_GENERAL", "wrong")
     stop = threading.Event()
-    threads = start_pollers(rt, stop)
+    threads = start(feeds(rt), stop)
     try:
         dovecot.append("ssl", "INBOX", (MAILS / "ssl_problem.eml").read_bytes())
         wait_for(lambda: count(rt, ComplaintRow) == 1)
@@ -250,7 +255,7 @@ def test_a_wrong_password_stops_only_its_own_mailbox(imap, dovecot, monkeypatch)
 def test_a_server_restart_mid_poll_is_survived(imap, dovecot):
     rt = imap()
     stop = threading.Event()
-    threads = start_pollers(rt, stop)
+    threads = start(feeds(rt), stop)
     try:
         dovecot.append("general", "INBOX", mail(1))
         wait_for(lambda: count(rt, ComplaintRow) == 1)
@@ -321,10 +326,10 @@ def test_two_pollers_never_poll_one_mailbox_at_once(imap, dovecot, redis_url):
     second = MailboxPoller(rt, settings_box, "INBOX", redis=client)
     assert first.run_once().created == 1
     assert second.run_once().skipped
-    first.release()
+    first.close()
     dovecot.append("general", "INBOX", mail(2))
     assert second.run_once().created == 1
-    second.release()
+    second.close()
     assert count(rt, ComplaintRow) == 2
 
 

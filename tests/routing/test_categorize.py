@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from intake.settings import RuleSpec
 from routing.categorize import Categorisation, categorize
-from routing.rules import RuleSpec, load_default_rules, merge_rules
+from routing.rules import load_default_rules, merge_rules
 
 TABLE = Path(__file__).resolve().parents[1] / "data" / "categorize" / "fresh.jsonl"
 FRESH = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitlines()]

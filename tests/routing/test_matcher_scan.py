@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from intake.settings import RuleSpec
 from routing.matcher import collect_keywords, compile_rules, count_matches
-from routing.rules import RuleSpec, load_default_rules
+from routing.rules import load_default_rules
 from routing.textnorm import fold
 
 DATA = Path(__file__).resolve().parents[2] / "routing" / "data"

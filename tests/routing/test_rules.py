@@ -4,8 +4,9 @@ import pytest
 
 from intake.errors import ConfigError
 from intake.schema import KINDS, PRODUCTS
+from intake.settings import RuleSpec
 from routing.matcher import match_rules
-from routing.rules import RuleSpec, load_default_rules, merge_rules, parse_rules
+from routing.rules import load_default_rules, merge_rules, parse_rules
 
 
 def hits_of(rules, text, subject=""):

@@ -12,10 +12,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
 from intake.schema import RawMessage
+from outbound.jobs import Job
 from store import repo
 from store.db import make_engine, make_sessions
 from store.migrate import current_revision, head_revision, upgrade
 from store.models import Base, BlobRow, ComplaintRow, RawMessageRow
+from store.repo import Watermark
 
 WHEN = datetime(2026, 11, 22, 9, 30, tzinfo=timezone.utc)
 
@@ -105,7 +107,7 @@ def test_a_job_is_claimed_by_one_worker_at_a_time(sessions):
     def try_claim() -> None:
         barrier.wait()
         with sessions.begin() as session:
-            results.append(repo.claim(session, complaint_id, "delivery", lease))
+            results.append(repo.claim(session, Job.TICKET.columns, complaint_id, lease))
 
     threads = [threading.Thread(target=try_claim) for _ in range(4)]
     for thread in threads:
@@ -114,20 +116,20 @@ def test_a_job_is_claimed_by_one_worker_at_a_time(sessions):
         thread.join()
     assert sorted(results) == [False, False, False, True]
     with sessions.begin() as session:
-        repo.release(session, complaint_id, "delivery")
-        assert repo.claim(session, complaint_id, "delivery", lease)
-        assert repo.claim(session, complaint_id, "ack", lease)
+        repo.release(session, Job.TICKET.columns, complaint_id)
+        assert repo.claim(session, Job.TICKET.columns, complaint_id, lease)
+        assert repo.claim(session, Job.ACK.columns, complaint_id, lease)
 
 
 def test_an_abandoned_claim_expires_and_a_finished_job_stays_done(sessions):
     complaint_id = _complaint(sessions)
     with sessions.begin() as session:
-        assert repo.claim(session, complaint_id, "delivery", timedelta(minutes=10))
+        assert repo.claim(session, Job.TICKET.columns, complaint_id, timedelta(minutes=10))
     with sessions.begin() as session:
-        assert repo.claim(session, complaint_id, "delivery", timedelta(seconds=-1))
+        assert repo.claim(session, Job.TICKET.columns, complaint_id, timedelta(seconds=-1))
         session.get(ComplaintRow, complaint_id).delivery_state = "sent"
     with sessions.begin() as session:
-        assert not repo.claim(session, complaint_id, "delivery", timedelta(seconds=-1))
+        assert not repo.claim(session, Job.TICKET.columns, complaint_id, timedelta(seconds=-1))
 
 
 def test_blobs_are_content_addressed(sessions):
@@ -143,8 +145,8 @@ def test_blobs_are_content_addressed(sessions):
 def test_watermarks_round_trip(sessions):
     with sessions.begin() as session:
         assert repo.get_watermark(session, "email", "general/INBOX") is None
-        repo.set_watermark(session, "email", "general/INBOX", {"uidvalidity": 7, "uid": 41})
+        repo.set_watermark(session, Watermark("email", "general/INBOX", {"uidvalidity": 7, "uid": 41}))
     with sessions.begin() as session:
-        repo.set_watermark(session, "email", "general/INBOX", {"uidvalidity": 7, "uid": 42})
+        repo.set_watermark(session, Watermark("email", "general/INBOX", {"uidvalidity": 7, "uid": 42}))
     with sessions() as session:
         assert repo.get_watermark(session, "email", "general/INBOX") == {"uidvalidity": 7, "uid": 42}

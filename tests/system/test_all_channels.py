@@ -15,10 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-import workers
 from ingest import pipeline
-from ingest.channels.email import raw_from_bytes
-from ingest.channels.twitter import MentionsPoller
+from ingest.channels.email.raw import raw_from_bytes
+from ingest.channels.twitter.pollers import MentionsPoller
 from ingest.webhooks import HttpServer
 from outbound.broker import make_broker
 from outbound.jobs import ACK_QUEUE
@@ -67,7 +66,6 @@ def everything(tmp_path, store_url, redis_url, smtp, fakes, make_runtime, monkey
     )
     broker = make_broker(settings, redis_url)
     runtime = make_runtime(settings, broker=broker)
-    workers.use_broker(broker)
     server = HttpServer(runtime)
     server.start()
     deadline = time.monotonic() + 10
@@ -96,7 +94,8 @@ def test_one_message_on_every_channel_reaches_its_unit_and_is_acknowledged_there
     base = f"http://{runtime.settings.http.listen}"
 
     # e-mail (as an MTA hands it over)
-    mail = pipeline.ingest(runtime, raw_from_bytes((DATA / "system" / "legacy_1254.eml").read_bytes()))
+    mail = pipeline.ingest(runtime, [raw_from_bytes(
+        (DATA / "system" / "legacy_1254.eml").read_bytes())]).outcomes()[0]
     # Telegram (polled)
     bot.push(update("private_text"))
     assert poll(runtime) == 1

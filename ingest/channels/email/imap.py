@@ -21,7 +21,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 from imapclient.util import to_unicode
 
-from intake.errors import PermanentError, TemporaryError
+from intake.errors import ConfigError, TemporaryError
 from intake.settings import MailboxSettings, secret
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,8 @@ def login(client: IMAPClient, box: MailboxSettings) -> None:
         else:
             password = secret(box.password_env)
             if password is None:
-                raise PermanentError(f"{box.password_env or 'password_env'} is not set")
+                raise ConfigError(f"mailbox {box.name!r}: {box.password_env or 'password_env'} "
+                                  "is not set")
             client.login(box.username, password)
     except LoginError as exc:
         raise TemporaryError(f"login refused: {to_unicode(str(exc))}") from exc
@@ -200,10 +201,13 @@ def access_token(box: MailboxSettings) -> str:
         except (OSError, subprocess.SubprocessError) as exc:
             raise TemporaryError(f"oauth2_token_command failed: {exc}") from exc
         token = result.stdout.strip()
-    else:
-        token = secret(box.oauth2_token_env) or ""
+        if not token:
+            raise TemporaryError("oauth2_token_command printed no access token")
+        return token
+    token = secret(box.oauth2_token_env) or ""
     if not token:
-        raise PermanentError("no OAuth2 access token (oauth2_token_env / oauth2_token_command)")
+        raise ConfigError(f"mailbox {box.name!r}: {box.oauth2_token_env or 'oauth2_token_env'} "
+                          "is not set")
     return token
 
 

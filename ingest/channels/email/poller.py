@@ -1,80 +1,66 @@
-"""The IMAP poller of one mailbox folder: no mail lost, none twice.
+"""The IMAP feed of one mailbox folder: no mail lost, none twice.
 
-`run_once()` fetches everything after the watermark (UIDVALIDITY + last UID) in batches,
-stores each mail raw through the pipeline, advances the watermark only after that commit, and
-only then marks, moves or deletes the mail on the server. `run_forever()` waits in IDLE (or
-sleeps the poll interval), reconnects with exponential backoff and jitter, and holds a Redis
-lock so that two `intake run` instances never poll one folder at the same time.
+A cycle fetches everything after the watermark (UIDVALIDITY + last UID) in batches and stores
+each batch through the pipeline with the watermark that covers it, in one commit; only then
+is the mail marked, moved or deleted on the server. Between cycles the feed waits in IDLE
+(re-issued before the server's timeout), or sleeps the poll interval where IDLE is off. The
+loop, its lock, backoff and health are the shared feed skeleton's (`ingest.feed`).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
+from imapclient.exceptions import IMAPClientError
+
 from ingest import pipeline
-from ingest.channels.email import raw_from_bytes
 from ingest.channels.email.imap import Fetched, FolderState, ImapFolder
-from ingest.locks import FeedLock
+from ingest.channels.email.raw import raw_from_bytes
+from ingest.feed import Feed, FeedId, PollReport, Tally
+from intake import clock
+from intake.errors import IntakeError
 from intake.runtime import Runtime
 from intake.schema import RawMessage
 from intake.settings import MailboxSettings
-from store import health, repo
 
 log = logging.getLogger(__name__)
 
 IDLE_SLICE = 2.0  # seconds per IDLE check, so a stop request is seen quickly
 
 
-@dataclass(frozen=True)
-class PollReport:
-    fetched: int = 0
-    created: int = 0
-    duplicates: int = 0
-    failed: int = 0
-    resynced: bool = False
-    skipped: str | None = None  # why nothing was done (the lock is held elsewhere)
+class MailboxPoller(Feed):
+    """One folder of one `[[mailbox]]`."""
 
+    log = log
+    expected = (IntakeError, OSError, IMAPClientError)
 
-class MailboxPoller:
     def __init__(self, runtime: Runtime, box: MailboxSettings, folder: str, *,
-                 redis: Any = None, progress: Callable[[int, int], None] | None = None) -> None:
-        self.runtime, self.box, self.folder_name = runtime, box, folder
-        self.key = f"{box.name}/{folder}"
+                 redis: Any = None, progress: Callable[[int, int], None] | None = None,
+                 wait: Callable[[float], Any] | None = None) -> None:
+        key = f"{box.name}/{folder}"
+        imap = runtime.settings.imap
+        super().__init__(runtime, FeedId(f"imap:{key}", box.channel, (box.name, folder),
+                                         (box.channel, key)),
+                         redis=redis, lock_ttl=imap.lock_ttl_seconds,
+                         interval=box.poll_interval_seconds, backoff_max=imap.backoff_max_seconds,
+                         wait=wait)
+        self.box, self.folder_name, self.key = box, folder, key
         self.folder = ImapFolder(box, folder)
         self.progress = progress
-        self.failures = 0
-        self.outage_since: float | None = None
-        self.lock = FeedLock(redis, f"imap:{self.key}", runtime.settings.imap.lock_ttl_seconds)
         self._executor: ThreadPoolExecutor | None = None
-        self._processing: Future[list[pipeline.Outcome]] | None = None
+        self._processing: pipeline.Ingested | None = None
 
     # --- one cycle ---------------------------------------------------------------------------
 
-    def run_once(self) -> PollReport:
-        """Fetch, store and finish everything new; raises on connection or login failure."""
-        if not self._hold_lock():
-            self.folder.close()
-            return PollReport(skipped="another instance holds the lock")
-        try:
-            state = self.folder.select() if self.folder.client else self.folder.open()
-            report = self._cycle(state)
-        except Exception as exc:
-            self.folder.close()
-            self._record_failure(exc)
-            raise
-        self._record_success(report)
-        return report
-
-    def _cycle(self, state: FolderState) -> PollReport:
-        mark = self._load_watermark()
+    def cycle(self, stop: threading.Event | None = None) -> PollReport:
+        state = self.folder.select() if self.folder.client else self.folder.open()
+        mark = self.load_watermark()
         resynced = False
         if mark is None:
             mark = self._first_run(state)
@@ -83,27 +69,25 @@ class MailboxPoller:
                         self.key, mark["uidvalidity"], state.uidvalidity)
             mark, resynced = {"uidvalidity": state.uidvalidity, "uid": 0, "retry": {}}, True
         self._finish_leftovers(mark["uid"])
-        counts = self._retry_failed_fetches(mark, state.uidvalidity)
+        tally = Tally()
+        self._retry_failed_fetches(mark, state.uidvalidity, tally)
         since = date.fromisoformat(self.box.since) if mark.get("since") else None
         uids = self.folder.uids_after(mark["uid"], since)
         overlap = len(uids) > self.box.fetch_batch  # a backlog: fetch while processing
         for start in range(0, len(uids), self.box.fetch_batch):
             batch = uids[start:start + self.box.fetch_batch]
-            self._renew_lock()
-            stored = self._ingest(self.folder.fetch(batch), state.uidvalidity, mark, counts,
-                                  overlap)
+            self.renew_lock()
+            stored, raws = self._take(self.folder.fetch(batch), state.uidvalidity, mark, tally)
             mark = {**mark, "uid": batch[-1]}
             mark.pop("since", None)
-            self._save_watermark(mark)  # only after the raw mails are committed
+            self._store(raws, mark, tally, overlap)  # the watermark moves with the commit
             self.folder.finish(stored)
             if self.progress:
                 self.progress(len(batch), len(uids))
-        self._drain(counts)
+        self._drain(tally)
         if resynced or not uids:
-            self._save_watermark(mark)
-        return PollReport(fetched=counts["fetched"], created=counts["created"],
-                          duplicates=counts["duplicates"], failed=counts["failed"],
-                          resynced=resynced)
+            self.save_watermark(mark)
+        return tally.report(resynced=resynced)
 
     def _first_run(self, state: FolderState) -> dict[str, Any]:
         """No watermark yet: everything, mail since a date, or only what arrives from now on."""
@@ -114,55 +98,46 @@ class MailboxPoller:
             mark["since"] = self.box.since
         log.info("%s: first run (%s), starting after UID %s", self.key, self.box.first_run,
                  mark["uid"])
-        self._save_watermark(mark)
+        self.save_watermark(mark)
         return mark
 
-    def _ingest(self, fetched: Iterable[Fetched], uidvalidity: int, mark: dict[str, Any],
-                counts: dict[str, int], overlap: bool = False) -> list[int]:
-        """Store a fetched batch (committed on return) and process it; the UIDs stored.
-
-        With `overlap`, processing runs in the background while the next batch is fetched
-        (one batch at a time, in order); the raw mail is committed either way.
-        """
-        stored, raws = [], []
+    def _take(self, fetched: Iterable[Fetched], uidvalidity: int, mark: dict[str, Any],
+              tally: Tally) -> tuple[list[int], list[RawMessage]]:
+        """The UIDs and raw mails of a fetched batch; a UID without a body is noted in `mark`
+        for another try."""
+        uids, raws = [], []
         for item in fetched:
-            counts["fetched"] += 1
+            tally.fetched += 1
             if item.payload is None:
-                self._note_fetch_failure(mark, item.uid, uidvalidity, "no body returned", counts)
+                self._note_fetch_failure(mark, item.uid, uidvalidity, "no body returned", tally)
                 continue
-            stored.append(item.uid)
+            uids.append(item.uid)
             raws.append(self._raw(item, uidvalidity))
-        new_ids = []
-        for result in pipeline.store_all(self.runtime, raws):
-            if isinstance(result, int):
-                new_ids.append(result)
-            else:
-                counts["duplicates"] += 1
-        self._drain(counts)
+        return uids, raws
+
+    def _store(self, raws: list[RawMessage], mark: dict[str, Any], tally: Tally,
+               overlap: bool = False) -> None:
+        """Store `raws` with the watermark `mark` in one commit, then process them: here, or
+        (`overlap`) in the background while the next batch is fetched, one batch at a time."""
+        self._drain(tally)
+        ingested = pipeline.ingest(self.runtime, raws, watermark=self.watermark(mark),
+                                   background=self._background() if overlap else None)
         if overlap:
-            self._processing = self._background().submit(self._process, new_ids)
+            self._processing = ingested
         else:
-            self._tally(self._process(new_ids), counts)
-        return stored
+            self._count(ingested, tally)
 
-    def _process(self, raw_ids: list[int]) -> list[pipeline.Outcome]:
-        try:
-            return list(pipeline.process_batch(self.runtime, raw_ids).values())
-        except Exception:  # stored and pending: the reconciler processes them later
-            log.exception("%s: processing a batch failed; it waits for the reconciler",
-                          self.key)
-            return []
-
-    def _drain(self, counts: dict) -> None:
+    def _drain(self, tally: Tally) -> None:
         """Wait for the batch processing in the background, if any, and count its outcomes."""
         if self._processing is not None:
-            future, self._processing = self._processing, None
-            self._tally(future.result(), counts)
+            ingested, self._processing = self._processing, None
+            self._count(ingested, tally)
 
-    @staticmethod
-    def _tally(outcomes: list[pipeline.Outcome], counts: dict) -> None:
-        for outcome in outcomes:
-            counts[_COUNTED.get(outcome.status, "created")] += 1
+    def _count(self, ingested: pipeline.Ingested, tally: Tally) -> None:
+        try:
+            tally.add(ingested.outcomes())
+        except Exception:  # stored and pending: the reconciler processes them later
+            log.exception("%s: processing a batch failed; it waits for the reconciler", self.key)
 
     def _background(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -178,20 +153,20 @@ class MailboxPoller:
                        "uidvalidity": uidvalidity, "uid": item.uid},
         )
 
-    def _retry_failed_fetches(self, mark: dict, uidvalidity: int) -> dict[str, int]:
-        counts = {"fetched": 0, "created": 0, "duplicates": 0, "failed": 0}
+    def _retry_failed_fetches(self, mark: dict[str, Any], uidvalidity: int,
+                              tally: Tally) -> None:
         retry = mark.setdefault("retry", {})
-        if retry:
-            uids = sorted(int(uid) for uid in retry)
-            stored = self._ingest(self.folder.fetch(uids), uidvalidity, mark, counts)
-            for uid in stored:
-                retry.pop(str(uid), None)
-            self._save_watermark(mark)
-            self.folder.finish(stored)
-        return counts
+        if not retry:
+            return
+        uids = sorted(int(uid) for uid in retry)
+        stored, raws = self._take(self.folder.fetch(uids), uidvalidity, mark, tally)
+        for uid in stored:
+            retry.pop(str(uid), None)
+        self._store(raws, mark, tally)
+        self.folder.finish(stored)
 
-    def _note_fetch_failure(self, mark: dict, uid: int, uidvalidity: int, error: str,
-                            counts: dict) -> None:
+    def _note_fetch_failure(self, mark: dict[str, Any], uid: int, uidvalidity: int, error: str,
+                            tally: Tally) -> None:
         """Retry a UID that could not be fetched a few times, then record it failed and go on."""
         retry = mark.setdefault("retry", {})
         attempts = retry.get(str(uid), 0) + 1
@@ -199,10 +174,10 @@ class MailboxPoller:
             retry[str(uid)] = attempts
             return
         retry.pop(str(uid), None)
-        counts["failed"] += 1
+        tally.failed += 1
         source_id = f"imap:{self.key}:{uidvalidity}:{uid}"
         raw = RawMessage(channel=self.box.channel, source_id=source_id, payload=b"",
-                         received_at=repo.utcnow(), mailbox=self.box.name,
+                         received_at=clock.now(), mailbox=self.box.name,
                          transport={"folder": self.folder_name, "uid": uid})
         pipeline.reject(self.runtime, raw, f"fetch failed {attempts} times: {error}")
 
@@ -215,75 +190,12 @@ class MailboxPoller:
                      len(leftovers))
             self.folder.finish(leftovers)
 
-    # --- watermark, lock, health ------------------------------------------------------------
+    # --- between cycles --------------------------------------------------------------------------
 
-    def _load_watermark(self) -> dict[str, Any] | None:
-        with self.runtime.sessions() as session:
-            return repo.get_watermark(session, self.box.channel, self.key)
-
-    def _save_watermark(self, mark: dict[str, Any]) -> None:
-        with self.runtime.sessions.begin() as session:
-            repo.set_watermark(session, self.box.channel, self.key, mark)
-
-    def _hold_lock(self) -> bool:
-        return self.lock.hold()
-
-    def _renew_lock(self) -> None:
-        try:
-            self.lock.renew()
-        except Exception:  # lost it (expired and taken): stop polling this round
-            log.warning("%s: lost the polling lock", self.key)
-            raise
-
-    def release(self) -> None:
-        self.folder.close()
-        self.lock.release()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-
-    def _record_success(self, report: PollReport) -> None:
-        if self.outage_since is not None:
-            log.warning("%s: reachable again after %s failures (%.0f s)", self.key,
-                        self.failures, time.monotonic() - self.outage_since)
-        self.failures, self.outage_since = 0, None
-        health.record_success(self.runtime.sessions, self.box.name, self.folder_name,
-                              self.box.channel, report.fetched)
-
-    def _record_failure(self, exc: Exception) -> None:
-        self.failures += 1
-        if self.outage_since is None:  # an outage is logged once, with its end
-            self.outage_since = time.monotonic()
-            log.error("%s: %s; retrying with backoff", self.key, exc)
-        health.record_failure(self.runtime.sessions, self.box.name, self.folder_name,
-                              self.box.channel, f"{type(exc).__name__}: {exc}", self.failures)
-
-    # --- the loop ------------------------------------------------------------------------------
-
-    def backoff(self) -> float:
-        """Exponential backoff with full jitter, capped."""
-        cap = self.runtime.settings.imap.backoff_max_seconds
-        return random.uniform(0.5, 1.0) * min(cap, 2 ** min(self.failures, 16))
-
-    def run_forever(self, stop: threading.Event) -> None:
-        try:
-            while not stop.is_set():
-                try:
-                    report = self.run_once()
-                except Exception:
-                    stop.wait(self.backoff())
-                    continue
-                if report.skipped:
-                    stop.wait(self.box.poll_interval_seconds)
-                    continue
-                self._wait_for_mail(stop)
-        finally:
-            self.release()
-
-    def _wait_for_mail(self, stop: threading.Event) -> None:
+    def wait_for_more(self, stop: threading.Event) -> None:
         """IDLE until something arrives (re-issued before the server's timeout), else sleep."""
         if not (self.box.idle and self.folder.can_idle):
-            stop.wait(self.box.poll_interval_seconds)
+            self.wait(stop, self.box.poll_interval_seconds)
             return
         deadline = time.monotonic() + self.runtime.settings.imap.idle_renew_seconds
         try:
@@ -292,31 +204,25 @@ class MailboxPoller:
                 while not stop.is_set() and time.monotonic() < deadline:
                     if self.folder.idle_check(IDLE_SLICE):
                         return
-                    self._renew_lock()
+                    self.renew_lock()
             finally:
                 self.folder.idle_stop()
         except Exception as exc:
             self.folder.close()
             log.info("%s: IDLE ended (%s); reconnecting", self.key, exc)
 
+    def disconnect(self) -> None:
+        self.folder.close()
 
-_COUNTED = {"created": "created", "duplicate": "duplicates", "failed": "failed",
-            "auto_submitted": "created", "followup": "created"}
+    def close(self) -> None:
+        super().close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
-def start_pollers(runtime: Runtime, stop: threading.Event) -> list[threading.Thread]:
-    """One thread per enabled mailbox folder; one broken mailbox never stops the others."""
+def feeds(runtime: Runtime) -> list[Feed]:
+    """One feed per folder of every enabled `[[mailbox]]`."""
     redis = getattr(runtime.broker, "client", None)
-    threads = []
-    for box in runtime.settings.mailbox:
-        if not box.enabled:
-            continue
-        for folder in box.all_folders:
-            poller = MailboxPoller(runtime, box, folder, redis=redis)
-            thread = threading.Thread(target=poller.run_forever, args=(stop,),
-                                      name=f"imap:{poller.key}", daemon=True)
-            thread.start()
-            threads.append(thread)
-    if threads:
-        log.info("polling %s mailbox folders", len(threads))
-    return threads
+    return [MailboxPoller(runtime, box, folder, redis=redis)
+            for box in runtime.settings.mailbox if box.enabled for folder in box.all_folders]

@@ -8,7 +8,7 @@ the webhook checks Telegram's secret header. Acknowledgements go back with sendM
 
 The package's modules, in the order an update travels: `api` (the Bot API client), `receive`
 (one update in), `poller` (getUpdates) and `webhook` (setWebhook pushes); this module
-registers the channel, acknowledges and normalises.
+registers the channel and answers on it (`normalize.telegram` reads what comes in).
 """
 
 from __future__ import annotations
@@ -18,69 +18,15 @@ import asyncio
 from telegram import Message, ReplyParameters
 from telegram.error import TelegramError
 
-from ingest.channels import AckRequest, ChannelSpec, register
-from ingest.channels.telegram.api import (
-    PUBLIC_API,
-    DeskBot,
-    as_intake_error,
-    file_url,
-    http,
-    masked,
-    new_bot,
-    open_bot,
-    quiet_transport_logs,
-    retry_seconds,
-)
-from ingest.channels.telegram.poller import (
-    BACKOFF_MAX_SECONDS,
-    STATUS_KEY,
-    STOP_SLICE,
-    Stopped,
-    TelegramPoller,
-    pollers,
-    sleep_unless,
-    until_stopped,
-)
-from ingest.channels.telegram.receive import (
-    ANSWERED_COMMANDS,
-    MAX_DOWNLOAD_BYTES,
-    MEDIA,
-    WELCOME,
-    FileRef,
-    Receiver,
-    addressed_to_us,
-    download_files,
-    fetch_file,
-    file_refs,
-    has_content,
-    message_for_us,
-    raw_from_update,
-    unreadable,
-)
-from ingest.channels.telegram.webhook import (
-    MAX_WEBHOOK_BYTES,
-    SECRET_HEADER,
-    Webhook,
-    parse_update,
-    read_limited,
-    routes,
-)
+from ingest.channels import ChannelSpec, register
+from ingest.channels.telegram.api import as_intake_error, open_bot
+from ingest.channels.telegram.poller import feeds
+from ingest.channels.telegram.webhook import routes
 from intake.errors import ConfigError, PermanentError
 from intake.runtime import Runtime
-from intake.schema import RawMessage
-from intake.settings import Settings, TelegramSettings, secret
+from intake.settings import TelegramSettings, secret
 from normalize import telegram as tg
-
-__all__ = [
-    "ACK", "ANSWERED_COMMANDS", "BACKOFF_MAX_SECONDS", "MAX_DOWNLOAD_BYTES", "MAX_WEBHOOK_BYTES",
-    "MEDIA", "PUBLIC_API", "SECRET_HEADER", "STATUS_KEY", "STOP_SLICE", "TELEGRAM", "WELCOME",
-    "DeskBot", "FileRef", "Receiver", "Stopped", "TelegramPoller", "Webhook",
-    "acknowledge", "addressed_to_us", "as_intake_error", "download_files", "fetch_file",
-    "file_refs", "file_url", "has_content", "http", "masked", "message_for_us", "new_bot",
-    "normalizer", "open_bot", "parse_update", "pollers", "quiet_transport_logs",
-    "raw_from_update", "read_limited", "retry_seconds", "routes", "sleep_unless",
-    "unreadable", "until_stopped",
-]
+from outbound.channels import AckRequest
 
 ACK = (
     "Başvurunuz {reference} referans numarasıyla kayda alındı. Bu sohbete yazdıklarınız "
@@ -88,8 +34,6 @@ ACK = (
     "Anything you write in this chat is added to it."
 )
 
-
-# --- acknowledging and normalising ----------------------------------------------------------
 
 def acknowledge(runtime: Runtime, request: AckRequest) -> str:
     """sendMessage with the reference, as a reply to the complaint; returns
@@ -134,10 +78,4 @@ def set_webhook(config: TelegramSettings, url: str | None) -> None:
         raise as_intake_error(exc) from exc
 
 
-def normalizer(raw: RawMessage, settings: Settings) -> tg.Normalized:
-    return tg.normalize_telegram(raw.payload, received_at=raw.received_at,
-                                 max_body_chars=settings.limits.max_body_chars)
-
-
-TELEGRAM = register(ChannelSpec(tg.CHANNEL, normalizer=normalizer, acknowledge=acknowledge,
-                                routes=routes, pollers=pollers))
+register(ChannelSpec(tg.CHANNEL, acknowledge=acknowledge, routes=routes, feeds=feeds))

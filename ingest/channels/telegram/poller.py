@@ -1,17 +1,17 @@
-"""Long polling: the getUpdates loop, one of the threads `intake run` starts.
+"""Long polling: the getUpdates feed, one of the threads `intake run` starts.
 
-Each update goes through a `Receiver` and the offset (the channel's watermark, in `store/`)
-advances only after the raw item is committed; failures back off, an outage is logged once
-and recorded on the channel's `PollStatusRow`.
+Each update goes through a `Receiver`, and the offset (the channel's watermark, in `store/`)
+advances only after the raw item is committed. The Bot API client is async (PTB): the feed
+keeps one event loop and one bot for all its cycles. The loop, its lock, backoff and health
+are the shared feed skeleton's (`ingest.feed`); a 429 waits as long as Telegram asks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 import threading
-import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -19,25 +19,17 @@ from telegram.error import RetryAfter
 
 from ingest.channels.telegram.api import open_bot, retry_seconds
 from ingest.channels.telegram.receive import Receiver
-from ingest.locks import FeedLock
-from intake.errors import ConfigError
+from ingest.feed import Feed, FeedId, PollReport, Stopped, Tally
 from intake.runtime import Runtime
 from normalize import telegram as tg
-from store import health, repo
 
 log = logging.getLogger(__name__)
 
-STATUS_KEY = ("telegram", "updates")  # PollStatusRow (mailbox, folder); the watermark's key
+STATUS_KEY = ("telegram", "updates")  # PollStatusRow (feed, folder); the watermark's key
 BACKOFF_MAX_SECONDS = 300.0
-STOP_SLICE = 0.25  # seconds: how often a wait looks at the stop event
+STOP_SLICE = 0.25  # seconds: how often a long poll looks at the stop event
 
 T = TypeVar("T")
-
-
-# --- polling ------------------------------------------------------------------------------------
-
-class Stopped(Exception):
-    """The stop event was set while waiting on Telegram."""
 
 
 async def until_stopped(stop: threading.Event | None, call: Awaitable[T]) -> T:
@@ -51,110 +43,76 @@ async def until_stopped(stop: threading.Event | None, call: Awaitable[T]) -> T:
     return await task
 
 
-async def sleep_unless(stop: threading.Event, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not stop.is_set() and time.monotonic() < deadline:
-        await asyncio.sleep(min(STOP_SLICE, deadline - time.monotonic()))
-
-
-class TelegramPoller:
+class TelegramPoller(Feed):
     """getUpdates in a loop; the offset is the watermark, saved after each stored update."""
+
+    log = log
 
     def __init__(self, runtime: Runtime, *, backoff_max: float = BACKOFF_MAX_SECONDS,
                  redis: Any = None) -> None:
-        self.runtime, self.config = runtime, runtime.settings.telegram
-        self.backoff_max = backoff_max
+        config = runtime.settings.telegram
         # Two getUpdates pollers of one bot make Telegram answer 409: one instance at a time.
         ttl = max(runtime.settings.imap.lock_ttl_seconds,
-                  2 * (self.config.poll_timeout_seconds + int(self.config.timeout_seconds)))
-        self.lock = FeedLock(redis, "telegram:updates", ttl)
-        self.failures = 0
-        self.outage_since: float | None = None
+                  2 * (config.poll_timeout_seconds + int(config.timeout_seconds)))
+        super().__init__(runtime, FeedId("telegram:updates", tg.CHANNEL, STATUS_KEY, STATUS_KEY),
+                         redis=redis, lock_ttl=ttl, interval=config.poll_timeout_seconds or 5,
+                         backoff_max=backoff_max)
+        self.config = config
+        self._loop: asyncio.Runner | None = None
+        self._bot: contextlib.AsyncExitStack | None = None
+        self._receiver: Receiver | None = None
 
-    def run_forever(self, stop: threading.Event) -> None:
-        asyncio.run(self.run(stop))
+    def cycle(self, stop: threading.Event | None = None) -> PollReport:
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+        return self._loop.run(self._cycle(stop))
 
-    async def run(self, stop: threading.Event) -> None:
-        try:
-            async with open_bot(self.config) as bot:
-                receiver = Receiver(self.runtime, bot)
-                while not stop.is_set():
-                    if not self.lock.hold():  # another `intake run` polls the bot
-                        await sleep_unless(stop, self.config.poll_timeout_seconds or 5)
-                        continue
-                    try:
-                        await self.run_once(receiver, stop)
-                    except Stopped:
-                        break
-                    except Exception as exc:
-                        await sleep_unless(stop, self.delay_after(exc))
-        except ConfigError as exc:
-            self._record_failure(exc)
-        finally:
-            self.lock.release()
-
-    async def run_once(self, receiver: Receiver, stop: threading.Event | None = None) -> int:
+    async def _cycle(self, stop: threading.Event | None) -> PollReport:
         """One getUpdates round, each update stored before the offset moves past it."""
-        try:
-            await receiver.identify()
-            mark = self._load_watermark()
-            offset = mark["offset"] + 1 if mark else None
-            updates = await until_stopped(stop, receiver.bot.get_raw_updates(
-                offset, self.config.poll_timeout_seconds,
-                read_timeout=self.config.timeout_seconds + self.config.poll_timeout_seconds))
-            for update in updates:
-                await receiver.receive(update)
-                self._save_watermark(update["update_id"])  # only after the raw is committed
-        except Stopped:
-            raise
-        except Exception as exc:
-            self._record_failure(exc)
-            raise
-        self._record_success(len(updates))
-        return len(updates)
+        receiver = await self._receiving()
+        await receiver.identify()
+        mark = self.load_watermark()
+        offset = mark["offset"] + 1 if mark else None
+        updates = await until_stopped(stop, receiver.bot.get_raw_updates(
+            offset, self.config.poll_timeout_seconds,
+            read_timeout=self.config.timeout_seconds + self.config.poll_timeout_seconds))
+        tally = Tally(fetched=len(updates))
+        for update in updates:
+            outcome = await receiver.receive(update)
+            tally.add([outcome] if outcome else [])
+            self.save_watermark({"offset": update["update_id"]})  # after the raw is committed
+        return tally.report()
+
+    async def _receiving(self) -> Receiver:
+        """The receiver and its bot, opened on the first cycle and kept for the next ones."""
+        if self._receiver is None:
+            stack = contextlib.AsyncExitStack()
+            bot = await stack.enter_async_context(open_bot(self.config))
+            self._bot, self._receiver = stack, Receiver(self.runtime, bot)
+        return self._receiver
 
     def delay_after(self, exc: Exception) -> float:
         """429: what Telegram asks (`parameters.retry_after`); else exponential backoff with
         full jitter, capped (5xx, timeouts, a 429 without retry_after, a revoked token)."""
         if isinstance(exc, RetryAfter):
             return retry_seconds(exc)
-        return random.uniform(0.5, 1.0) * min(self.backoff_max, 2 ** min(self.failures, 16))
+        return super().delay_after(exc)
 
-    # --- watermark and health (as the IMAP poller keeps them) ---------------------------------
+    def wait_for_more(self, stop: threading.Event) -> None:
+        """Nothing: the next long poll waits on Telegram's side."""
 
-    def _load_watermark(self) -> dict[str, Any] | None:
-        with self.runtime.sessions() as session:
-            return repo.get_watermark(session, *STATUS_KEY)
-
-    def _save_watermark(self, update_id: int) -> None:
-        with self.runtime.sessions.begin() as session:
-            repo.set_watermark(session, *STATUS_KEY, {"offset": update_id})
-
-    def _record_success(self, fetched: int) -> None:
-        if self.outage_since is not None:
-            log.warning("telegram: reachable again after %s failures (%.0f s)", self.failures,
-                        time.monotonic() - self.outage_since)
-        self.failures, self.outage_since = 0, None
-        health.record_success(self.runtime.sessions, *STATUS_KEY, tg.CHANNEL, fetched)
-
-    def _record_failure(self, exc: Exception) -> None:
-        self.failures += 1
-        error = f"{type(exc).__name__}: {exc}"
-        if self.outage_since is None:  # an outage is logged once, with its end
-            self.outage_since = time.monotonic()
-            log.error("telegram: %s; retrying with backoff", error)
-        health.record_failure(self.runtime.sessions, *STATUS_KEY, tg.CHANNEL, error,
-                              self.failures)
+    def close(self) -> None:
+        super().close()
+        if self._loop is not None:
+            if self._bot is not None:
+                self._loop.run(self._bot.aclose())
+            self._loop.close()
+        self._loop, self._bot, self._receiver = None, None, None
 
 
-def pollers(runtime: Runtime, stop: threading.Event) -> list[threading.Thread]:
-    """The getUpdates loop, when `[telegram] enabled` and `mode = "polling"`."""
+def feeds(runtime: Runtime) -> list[Feed]:
+    """The getUpdates feed, when `[telegram] enabled` and `mode = "polling"`."""
     config = runtime.settings.telegram
     if not (config.enabled and config.mode == "polling"):
         return []
-    poller = TelegramPoller(runtime, redis=getattr(runtime.broker, "client", None))
-    thread = threading.Thread(target=poller.run_forever, args=(stop,),
-                              name="telegram:updates", daemon=True)
-    thread.start()
-    return [thread]
-
+    return [TelegramPoller(runtime, redis=getattr(runtime.broker, "client", None))]

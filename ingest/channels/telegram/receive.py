@@ -19,11 +19,12 @@ from telegram.error import BadRequest, TelegramError
 
 from ingest import pipeline
 from ingest.channels.telegram.api import DeskBot, masked
+from ingest.records import Outcome, OutcomeStatus
+from intake import clock
 from intake.runtime import Runtime
 from intake.schema import RawMessage
 from intake.settings import LimitsSettings
 from normalize import telegram as tg
-from store import repo
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def raw_from_update(update: dict[str, Any], kind: str, message: dict[str, Any],
 def unreadable(update: dict[str, Any]) -> RawMessage:
     """An update that could not be turned into a raw item, kept as it came to be looked at."""
     return RawMessage(channel=tg.CHANNEL, source_id=f"update:{update.get('update_id')}",
-                      received_at=repo.utcnow(), transport={"update_id": update.get("update_id")},
+                      received_at=clock.now(), transport={"update_id": update.get("update_id")},
                       payload=json.dumps({"update": update, "files": []}).encode())
 
 
@@ -184,7 +185,7 @@ class Receiver:
             self.me = await self.bot.get_me()
         return self.me
 
-    async def receive(self, update: dict[str, Any]) -> pipeline.Outcome | None:
+    async def receive(self, update: dict[str, Any]) -> Outcome | None:
         """Store one update; None when it is not for the desk. Telegram errors propagate (the
         caller retries), anything else is recorded as a rejected item."""
         found = message_for_us(update, await self.identify())
@@ -200,10 +201,11 @@ class Receiver:
         except Exception as exc:  # a shape we did not foresee: keep it, go on
             error = f"unreadable update: {type(exc).__name__}: {exc}"
             return await run_in_threadpool(pipeline.reject, self.runtime, unreadable(update), error)
-        outcome = await run_in_threadpool(pipeline.ingest, self.runtime, raw)
+        ingested = await run_in_threadpool(pipeline.ingest, self.runtime, [raw])
+        outcome = ingested.outcomes()[0]
         log.info("update %s: raw %s %s (chat %s)", update["update_id"], outcome.raw_id,
                  outcome.status, masked(raw.transport["chat_id"]))
-        if outcome.status != "duplicate":
+        if outcome.status != OutcomeStatus.DUPLICATE:
             await self.answer_command(message)
         return outcome
 

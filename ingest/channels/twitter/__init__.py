@@ -3,7 +3,7 @@
 `pollers` fetches what is new after each feed's watermark and stores it raw, advancing the
 watermark only after the commit; `client` talks to the X API and names its failures;
 `payloads` reads its pages. This module registers the channel once, with its acknowledger
-(a reply or a DM) and its normaliser.
+(a reply or a DM); `normalize.twitter` reads what comes in.
 """
 
 from __future__ import annotations
@@ -12,64 +12,18 @@ from typing import Any
 
 import tweepy
 
-from ingest.channels import AckRequest, ChannelSpec, register
+from ingest.channels import ChannelSpec, register
 from ingest.channels.twitter.client import (
-    X_HOSTS,
     BadResponse,
-    Forbidden,
-    GatewayAdapter,
     NotConfigured,
-    RateLimited,
-    Refused,
-    Unauthorized,
-    Unavailable,
     call,
     has_user_context,
     make_client,
 )
-from ingest.channels.twitter.payloads import (
-    DM_FIELDS,
-    MAX_PAGES,
-    MENTION_FIELDS,
-    PAGE_SIZE,
-    Page,
-    batches,
-    dm_raw,
-    pages,
-    parse_time,
-    read_page,
-    snowflake,
-    tweet_raw,
-)
-from ingest.channels.twitter.pollers import (
-    AUTH_RETRY,
-    BACKOFF_MAX,
-    RESET_WAIT_MAX,
-    TIER_RETRY,
-    DirectMessagesPoller,
-    MentionsPoller,
-    Poller,
-    PollReport,
-    start_pollers,
-)
+from ingest.channels.twitter.pollers import feeds
 from intake.errors import PermanentError
 from intake.runtime import Runtime
-from intake.schema import RawMessage
-from intake.settings import Settings
-from normalize import Normalized
-from normalize.twitter import normalize_twitter
-
-__all__ = [
-    "ACK_DM", "ACK_TWEET", "AUTH_RETRY", "BACKOFF_MAX", "DM_FIELDS", "MAX_PAGES",
-    "MENTION_FIELDS", "PAGE_SIZE", "RESET_WAIT_MAX", "TIER_RETRY", "TWITTER", "X_HOSTS",
-    "BadResponse", "DirectMessagesPoller", "Forbidden", "GatewayAdapter", "MentionsPoller",
-    "NotConfigured", "Page", "PollReport", "Poller", "RateLimited", "Refused", "Unauthorized",
-    "Unavailable", "acknowledge", "batches", "call", "dm_raw", "has_user_context",
-    "make_client", "normalizer", "pages", "parse_time", "read_page", "snowflake",
-    "start_pollers", "tweet_raw",
-]
-
-# --- acknowledgement and normalisation -------------------------------------------------------
+from outbound.channels import AckRequest
 
 ACK_TWEET = ("{handle}Başvurunuz {ref} numarasıyla kayda alındı. Ayrıntılar için lütfen DM ile "
              "yazın. / Registered as {ref}; please continue by DM.")
@@ -123,11 +77,4 @@ def _is_handle(handle: str) -> bool:
         and name.isascii()
 
 
-def normalizer(raw: RawMessage, settings: Settings) -> Normalized:
-    return normalize_twitter(raw.payload, received_at=raw.received_at,
-                             desk_user_id=settings.twitter.user_id or None,
-                             reference_prefix=settings.reference.prefix)
-
-
-TWITTER = register(ChannelSpec("twitter", normalizer=normalizer, acknowledge=acknowledge,
-                               pollers=start_pollers))
+register(ChannelSpec("twitter", acknowledge=acknowledge, feeds=feeds))

@@ -14,7 +14,7 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
-from intake.errors import PermanentError, TemporaryError
+from intake.errors import ConfigError, PermanentError, TemporaryError
 from intake.settings import TwitterSettings, secret
 
 X_HOSTS = ("https://api.twitter.com/", "https://api.x.com/")
@@ -48,7 +48,7 @@ class Refused(PermanentError):
     """Another 4xx: the request itself is refused (e.g. replying to a deleted post)."""
 
 
-class NotConfigured(PermanentError):
+class NotConfigured(ConfigError):
     """A key the X channel needs is not set (`[twitter]` user_id, or the *_env secrets)."""
 
 
@@ -68,7 +68,7 @@ class GatewayAdapter(HTTPAdapter):
         for host in X_HOSTS:
             if self.api_base and url.startswith(host):
                 request.url = self.api_base + url[len(host):]
-        # tweepy passes no timeout; DESIGN: every socket has its own
+        # tweepy passes no timeout; every socket has its own
         return super().send(request, stream=stream, timeout=self.timeout, verify=verify,
                             cert=cert, proxies=proxies)
 

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ingest.channels.twitter.client import BadResponse, call
+from intake import clock
 from intake.schema import RawMessage
-from store import repo
 
 log = logging.getLogger(__package__)  # one logger for the whole X channel
 
@@ -83,7 +83,7 @@ def parse_time(value: Any) -> datetime:
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        return repo.utcnow()  # the normaliser rejects the item with the reason
+        return clock.now()  # the normaliser rejects the item with the reason
 
 
 def batches(raws: list[RawMessage]) -> Iterator[list[RawMessage]]:

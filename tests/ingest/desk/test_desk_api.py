@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from store.models import EventRow, RawMessageRow
+from tests.conftest import TEST_NOW
 from tests.ingest.webform.site import API_TOKEN
 
 PATH = "/api/entries"
@@ -105,7 +106,7 @@ def test_phone_entry_sent_twice_with_its_idempotency_key_is_one_complaint(site):
     ({"product": "uydu"}, "product"),
     ({"channel": "cimer"}, "petition_number"),
     ({"received_at": "dün öğleden sonra"}, "received_at"),
-    ({"received_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()},
+    ({"received_at": (TEST_NOW + timedelta(days=1)).isoformat()},
      "received_at"),
 ])
 def test_invalid_entries_are_422_with_the_field_errors(site, change, field):

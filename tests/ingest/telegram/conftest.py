@@ -3,7 +3,6 @@ helpers that poll it to empty or serve our webhook under uvicorn."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from collections.abc import Callable, Iterator
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ingest.channels.telegram import Receiver, TelegramPoller, open_bot
+from ingest.channels.telegram.poller import TelegramPoller
 from intake.runtime import Runtime
 from store.models import ComplaintRow, RawMessageRow
 from tests.conftest import DATA, free_port, make_settings
@@ -65,19 +64,16 @@ def telegram_runtime(bot_api, tmp_path, make_runtime, monkeypatch) -> Callable[.
 def poll(runtime: Runtime, *, poller: TelegramPoller | None = None, rounds: int = 10) -> int:
     """Run getUpdates rounds until one brings nothing; how many updates came in."""
     poller = poller or TelegramPoller(runtime, backoff_max=0.1)
-
-    async def run() -> int:
-        total = 0
-        async with open_bot(runtime.settings.telegram) as bot:
-            receiver = Receiver(runtime, bot)
-            for _ in range(rounds):
-                fetched = await poller.run_once(receiver)
-                total += fetched
-                if not fetched:
-                    break
-        return total
-
-    return asyncio.run(run())
+    total = 0
+    try:
+        for _ in range(rounds):
+            fetched = poller.run_once().fetched
+            total += fetched
+            if not fetched:
+                break
+    finally:
+        poller.close()
+    return total
 
 
 def count(runtime: Runtime, model: type) -> int:

@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from ingest import pipeline
-from ingest.channels.telegram import raw_from_update, routes
+from ingest.channels.telegram.receive import raw_from_update
+from ingest.channels.telegram.webhook import routes
 from outbound import delivery
+from outbound.jobs import Job
 from store import repo
 from store.models import AttachmentRow, EventRow, OutboundMessageRow, RawMessageRow
 from tests.ingest.telegram.conftest import TOKEN, complaints, count, poll, raws, update
@@ -42,7 +44,7 @@ def test_a_private_message_is_one_acknowledged_complaint(runtime, bot_api):
     [raw] = raws(runtime)
     assert raw.transport == {"chat_id": CHAT, "message_id": 11, "update_id": 100001}
 
-    assert delivery.acknowledge(runtime, complaint.id)
+    assert delivery.perform(runtime, Job.ACK, complaint.id)
 
     [sent] = bot_api.sent
     assert sent["chat_id"] == CHAT and sent["reply_to"] == 11
@@ -56,8 +58,8 @@ def test_a_private_message_is_one_acknowledged_complaint(runtime, bot_api):
 def test_the_same_update_twice_is_one_complaint(runtime, bot_api):
     bot_api.push(update("private_text"))
     poll(runtime)
-    outcome = pipeline.ingest(runtime, raw_from_update(
-        update("private_text"), "message", update("private_text")["message"], []))
+    [outcome] = pipeline.ingest(runtime, [raw_from_update(
+        update("private_text"), "message", update("private_text")["message"], [])]).outcomes()
 
     assert outcome.status == "duplicate"
     assert len(complaints(runtime)) == 1 and len(raws(runtime)) == 1
@@ -82,7 +84,7 @@ def test_a_reply_to_the_acknowledgement_and_a_new_message_continue_the_complaint
     bot_api.push(update("private_text"))
     poll(runtime)
     [complaint] = complaints(runtime)
-    delivery.acknowledge(runtime, complaint.id)
+    delivery.perform(runtime, Job.ACK, complaint.id)
     ack_id = bot_api.sent[0]["message_id"]
     reply = update("reply")
     reply["message"]["reply_to_message"]["message_id"] = ack_id
@@ -153,7 +155,7 @@ def test_personal_data_stays_out_of_the_logs(runtime, bot_api, caplog):
     caplog.set_level(logging.DEBUG)
     bot_api.push(update("private_text"), update("group_mention"))
     poll(runtime)
-    delivery.acknowledge(runtime, complaints(runtime)[0].id)
+    delivery.perform(runtime, Job.ACK, complaints(runtime)[0].id)
 
     text = caplog.text
     for personal in ("Ayşe", "Yılmaz", "ayse_yilmaz", "Mehmet", str(CHAT), "1234567890", TOKEN):

@@ -13,9 +13,11 @@ import time
 import pytest
 from telegram.error import NetworkError
 
-from ingest.channels.telegram import TelegramPoller, pollers
+from ingest.channels.telegram.poller import TelegramPoller, feeds
+from ingest.feed import start
 from intake.errors import PermanentError, TemporaryError
 from outbound import delivery
+from outbound.jobs import Job
 from store.models import PollStatusRow, RawMessageRow
 from tests.ingest.telegram.conftest import complaints, count, poll, raws, update
 
@@ -138,7 +140,7 @@ def test_the_offset_survives_a_restart(telegram_runtime, bot_api):
 def test_pollers_start_only_in_polling_mode(telegram_runtime, bot_api):
     runtime = telegram_runtime(poll_timeout_seconds=30)
     stop = threading.Event()
-    [thread] = pollers(runtime, stop)
+    [thread] = start(feeds(runtime), stop)
     bot_api.push(private(7))
     wait_for(lambda: len(complaints(runtime)) == 1)
     started = time.monotonic()
@@ -160,9 +162,9 @@ def test_acknowledgement_errors_say_what_to_do(telegram_runtime, bot_api, status
     bot_api.fail("sendMessage", status_code, retry_after=retry_after)
 
     with pytest.raises(error):
-        delivery.acknowledge(runtime, complaint.id)
+        delivery.perform(runtime, Job.ACK, complaint.id)
     if error is TemporaryError:  # released for the queue's retry, which then succeeds
-        assert delivery.acknowledge(runtime, complaint.id)
+        assert delivery.perform(runtime, Job.ACK, complaint.id)
 
 
 def test_an_acknowledgement_that_hangs_times_out(telegram_runtime, bot_api):
@@ -172,7 +174,7 @@ def test_an_acknowledgement_that_hangs_times_out(telegram_runtime, bot_api):
     bot_api.hang("sendMessage", 2.0)
 
     with pytest.raises(TemporaryError):
-        delivery.acknowledge(runtime, complaints(runtime)[0].id)
+        delivery.perform(runtime, Job.ACK, complaints(runtime)[0].id)
 
 
 def test_a_loop_without_a_token_records_why(telegram_runtime, bot_api, monkeypatch):

@@ -8,12 +8,11 @@ a request with the secret token is read (403 otherwise), a malformed body is ref
 from __future__ import annotations
 
 import json
-import threading
 
 import httpx
 import pytest
 
-from ingest.channels.telegram import pollers
+from ingest.channels.telegram.poller import feeds
 from ingest.webhooks import make_app
 from tests.conftest import free_port
 from tests.ingest.telegram.conftest import SECRET, complaints, raws, update
@@ -103,7 +102,7 @@ def test_when_telegram_fails_the_update_is_asked_for_again(webhook, bot_api):
 
 def test_webhook_mode_runs_no_poller(webhook):
     runtime, _ = webhook
-    assert pollers(runtime, threading.Event()) == []
+    assert feeds(runtime) == []
 
 
 def test_intake_registers_the_webhook_with_its_secret_and_removes_it(bot_api, telegram_runtime):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from ingest.channels.twitter import DirectMessagesPoller, MentionsPoller
+from ingest.channels.twitter.pollers import DirectMessagesPoller, MentionsPoller
 from intake.errors import PermanentError, TemporaryError
 from intake.privacy import mask_email, mask_phone
 from outbound import delivery
+from outbound.jobs import Job
 from store.models import ComplaintRow, OutboundMessageRow, RawMessageRow
 from tests.ingest.twitter.conftest import load
 from tests.ingest.twitter.fake_x import Fault
@@ -40,7 +41,7 @@ def outbound(rt, complaint_id: int) -> list[OutboundMessageRow]:
 
 def test_the_ack_is_a_public_reply_with_the_reference_and_nothing_personal(fake_x, complaint):
     rt, row = complaint
-    assert delivery.acknowledge(rt, row.id)
+    assert delivery.perform(rt, Job.ACK, row.id)
     [reply] = fake_x.posted
     assert reply["reply"]["in_reply_to_tweet_id"] == FIRST["id"]
     text = reply["text"]
@@ -56,7 +57,7 @@ def test_the_ack_is_a_public_reply_with_the_reference_and_nothing_personal(fake_
 
 def test_a_reply_to_our_ack_continues_the_same_complaint(fake_x, complaint):
     rt, row = complaint
-    delivery.acknowledge(rt, row.id)
+    delivery.perform(rt, Job.ACK, row.id)
     ack_id = fake_x.posted[0]["id"]
     fake_x.mentions.append({
         **FIRST, "id": "1860000000000000400", "created_at": "2026-11-22T09:00:00.000Z",
@@ -78,7 +79,7 @@ def test_a_dm_is_acknowledged_by_dm_to_its_sender(fake_x, x_runtime):
     DirectMessagesPoller(rt).run_once()
     with rt.sessions() as session:
         row = session.scalars(select(ComplaintRow)).one()
-    delivery.acknowledge(rt, row.id)
+    delivery.perform(rt, Job.ACK, row.id)
     [(participant, body)] = fake_x.dms_sent
     assert participant == "202" and row.reference in body["text"]
     assert fake_x.posted == []
@@ -89,9 +90,9 @@ def test_a_rate_limited_ack_is_retried_later(fake_x, complaint):
     rt, row = complaint
     fake_x.fail("tweets", Fault(429))
     with pytest.raises(TemporaryError):
-        delivery.acknowledge(rt, row.id)
+        delivery.perform(rt, Job.ACK, row.id)
     assert outbound(rt, row.id) == []
-    assert delivery.acknowledge(rt, row.id)  # the claim was released: the retry sends
+    assert delivery.perform(rt, Job.ACK, row.id)  # the claim was released: the retry sends
     assert len(fake_x.posted) == 1
 
 
@@ -99,7 +100,7 @@ def test_a_revoked_token_fails_the_ack_for_good(fake_x, complaint):
     rt, row = complaint
     fake_x.fail("tweets", Fault(401))
     with pytest.raises(PermanentError):
-        delivery.acknowledge(rt, row.id)
+        delivery.perform(rt, Job.ACK, row.id)
     with rt.sessions() as session:
         assert session.get(ComplaintRow, row.id).ack_state == "failed"
     assert fake_x.posted == []

@@ -12,15 +12,18 @@ import logging
 import random
 import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
 
-from ingest.channels.twitter import AUTH_RETRY, MentionsPoller, Unavailable
+from ingest.channels.twitter.client import Unavailable
+from ingest.channels.twitter.pollers import AUTH_RETRY, MentionsPoller
 from intake.cli import status
+from intake.clock import FakeClock
 from tests.ingest.twitter.conftest import TIMEOUT, load
 from tests.ingest.twitter.fake_x import Fault
 
-NOW = 1_800_000_000.0
+NOW = 1_800_000_000.0  # epoch seconds: what `x-rate-limit-reset` is counted against
 
 
 @pytest.fixture
@@ -46,8 +49,14 @@ class Sleeps:
 def run_loop(rt, limit: int, on_sleep=None) -> Sleeps:
     stop = threading.Event()
     sleeps = Sleeps(stop, limit, on_sleep)
-    MentionsPoller(rt, clock=lambda: NOW, sleep=sleeps, rng=random.Random(7)).run_forever(stop)
+    MentionsPoller(rt, wait=sleeps, rng=random.Random(7)).run_forever(stop)
     return sleeps
+
+
+@pytest.fixture(autouse=True)
+def at_now(clock: FakeClock) -> FakeClock:
+    clock.set(datetime.fromtimestamp(NOW, timezone.utc))
+    return clock
 
 
 def test_a_429_with_reset_waits_until_the_reset_then_polls_once(seeded, x_runtime):
@@ -102,7 +111,7 @@ def test_an_outage_is_logged_once_with_its_end_and_no_handles(seeded, x_runtime,
 
 
 def test_without_api_base_requests_go_to_x_itself_with_the_timeout():
-    from ingest.channels.twitter import GatewayAdapter, make_client
+    from ingest.channels.twitter.client import GatewayAdapter, make_client
     from intake.settings import TwitterSettings
 
     client = make_client(TwitterSettings(api_base="", timeout_seconds=7.0))

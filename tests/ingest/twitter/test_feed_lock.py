@@ -11,7 +11,7 @@ from ingest.locks import FeedLock
 
 
 def test_a_second_x_poller_waits_while_the_first_holds_the_feed(redis_url, x_runtime, fake_x):
-    from ingest.channels.twitter import MentionsPoller
+    from ingest.channels.twitter.pollers import MentionsPoller
     from tests.ingest.twitter.conftest import load
 
     runtime = x_runtime()
@@ -21,8 +21,8 @@ def test_a_second_x_poller_waits_while_the_first_holds_the_feed(redis_url, x_run
     holder = FeedLock(client, "x/mentions", 30)
     assert holder.hold()  # another instance polls the mentions
     stop = threading.Event()
-    waiting = threading.Thread(target=MentionsPoller(runtime).run_forever,
-                               args=(stop, FeedLock(client, "x/mentions", 30)))
+    waiting = threading.Thread(target=MentionsPoller(runtime, redis=client).run_forever,
+                               args=(stop,))
     waiting.start()
     time.sleep(1.5)
     assert fake_x.count("mentions") == 0  # it did not poll

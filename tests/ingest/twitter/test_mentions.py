@@ -13,13 +13,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from ingest.channels.twitter import (
-    BadResponse,
-    DirectMessagesPoller,
-    MentionsPoller,
-    Unavailable,
-    start_pollers,
-)
+from ingest.channels.twitter.client import BadResponse, Unavailable
+from ingest.channels.twitter.pollers import DirectMessagesPoller, MentionsPoller, feeds
+from ingest.feed import start
 from intake.cli import status
 from store import repo
 from store.models import ComplaintRow, EventRow, PollStatusRow, RawMessageRow
@@ -99,7 +95,7 @@ def test_a_crash_before_the_watermark_is_saved_refetches_without_duplicates(
         seeded, x_runtime, monkeypatch):
     rt = x_runtime()
     crashing = MentionsPoller(rt)
-    monkeypatch.setattr(crashing, "_save_watermark", lambda mark: 1 / 0)
+    monkeypatch.setattr(crashing, "save_watermark", lambda mark: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         crashing.run_once()
     assert len(complaints(rt)) == 6 and watermark(rt, "mentions") is None
@@ -173,7 +169,7 @@ def test_dms_on_a_tier_without_them_leave_mentions_working(seeded, x_runtime):
     rt = x_runtime()
     seeded.fail("dm_events", Fault(403))
     stop = threading.Event()
-    threads = start_pollers(rt, stop)
+    threads = start(feeds(rt), stop)
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -185,15 +181,15 @@ def test_dms_on_a_tier_without_them_leave_mentions_working(seeded, x_runtime):
         stop.set()
         for thread in threads:
             thread.join(10)
-    assert [t.name for t in threads] == ["x:mentions", "x:dms"]
+    assert [t.name for t in threads] == ["x/mentions", "x/dms"]
     assert not any(t.is_alive() for t in threads)
     assert len(complaints(rt)) == 6
     assert seeded.count("dm_events") == 1  # retried hourly, not in a loop
-    feeds = {f["feed"]: f for f in status.collect(rt)["channels"]}
-    assert "DMs not available on this access tier" in feeds["twitter/dms"]["last_error"]
-    assert feeds["twitter/mentions"]["last_error"] is None
+    shown = {f["feed"]: f for f in status.collect(rt)["channels"]}
+    assert "DMs not available on this access tier" in shown["twitter/dms"]["last_error"]
+    assert shown["twitter/mentions"]["last_error"] is None
     assert "DMs not available" in status.render(status.collect(rt))
 
 
 def test_no_pollers_when_the_channel_is_disabled(fake_x, x_runtime):
-    assert start_pollers(x_runtime(enabled=False), threading.Event()) == []
+    assert feeds(x_runtime(enabled=False)) == []

@@ -146,7 +146,7 @@ def test_dedupe_key_is_the_idempotency_key_else_the_body_hash():
 
 def test_rate_limit_window_without_redis_counts_in_process():
     now = [120.0]
-    limiter = RateLimiter(2, clock=lambda: now[0])
+    limiter = RateLimiter(2, seconds=lambda: now[0])
 
     assert [limiter.hit("203.0.113.7") for _ in range(3)] == [0, 0, 60]
     assert limiter.hit("198.51.100.1") == 0  # per address
@@ -162,5 +162,5 @@ class DownRedis:
 
 
 def test_rate_limit_falls_back_to_the_process_when_redis_is_down():
-    limiter = RateLimiter(1, redis=DownRedis(), clock=lambda: 0.0)
+    limiter = RateLimiter(1, redis=DownRedis(), seconds=lambda: 0.0)
     assert [limiter.hit("203.0.113.7") for _ in range(2)] == [0, 60]
