@@ -72,8 +72,13 @@ class Tally:
                 self.created += 1
 
     def report(self, *, resynced: bool = False) -> PollReport:
-        return PollReport(fetched=self.fetched, created=self.created,
-                          duplicates=self.duplicates, failed=self.failed, resynced=resynced)
+        return PollReport(
+            fetched=self.fetched,
+            created=self.created,
+            duplicates=self.duplicates,
+            failed=self.failed,
+            resynced=resynced,
+        )
 
 
 class Feed:
@@ -82,10 +87,18 @@ class Feed:
     log = log  # subclasses log their outages under their own channel's name
     expected: tuple[type[BaseException], ...] = (IntakeError, OSError)  # logged without a trace
 
-    def __init__(self, runtime: Runtime, ident: FeedId, *, redis: Any = None,
-                 lock_ttl: int, interval: float, backoff_max: float,
-                 wait: Callable[[float], Any] | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        ident: FeedId,
+        *,
+        redis: Any = None,
+        lock_ttl: int,
+        interval: float,
+        backoff_max: float,
+        wait: Callable[[float], Any] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.runtime, self.ident = runtime, ident
         self.interval, self.backoff_max = interval, backoff_max
         self.lock = FeedLock(redis, ident.name, lock_ttl)
@@ -141,8 +154,9 @@ class Feed:
                 except Stopped:
                     break
                 except ConfigError as exc:
-                    self.log.error("%s: stopped: %s (set it and restart intake)",
-                                   self.ident.name, exc)
+                    self.log.error(
+                        "%s: stopped: %s (set it and restart intake)", self.ident.name, exc
+                    )
                     break
                 except Exception as exc:
                     self.wait(stop, self.delay_after(exc))
@@ -189,11 +203,16 @@ class Feed:
 
     def _record_success(self, report: PollReport) -> None:
         if self.outage_since is not None:
-            self.log.warning("%s: reachable again after %s failures (%.0f s)", self.ident.name,
-                             self.failures, time.monotonic() - self.outage_since)
+            self.log.warning(
+                "%s: reachable again after %s failures (%.0f s)",
+                self.ident.name,
+                self.failures,
+                time.monotonic() - self.outage_since,
+            )
         self.failures, self.outage_since = 0, None
-        health.record_success(self.runtime.sessions, *self.ident.health, self.ident.channel,
-                              report.fetched)
+        health.record_success(
+            self.runtime.sessions, *self.ident.health, self.ident.channel, report.fetched
+        )
 
     def _record_failure(self, exc: Exception) -> None:
         """Counted and recorded (for `intake status`) each time; logged once per outage."""
@@ -201,18 +220,24 @@ class Feed:
         problem = self.describe(exc)
         if self.outage_since is None:
             self.outage_since = time.monotonic()
-            self.log.error("%s: %s; retrying with backoff", self.ident.name, problem,
-                           exc_info=not isinstance(exc, self.expected))
-        health.record_failure(self.runtime.sessions, *self.ident.health, self.ident.channel,
-                              problem, self.failures)
+            self.log.error(
+                "%s: %s; retrying with backoff",
+                self.ident.name,
+                problem,
+                exc_info=not isinstance(exc, self.expected),
+            )
+        health.record_failure(
+            self.runtime.sessions, *self.ident.health, self.ident.channel, problem, self.failures
+        )
 
 
 def start(feeds: Iterable[Feed], stop: threading.Event) -> list[threading.Thread]:
     """A thread per feed: one broken feed never stops the others."""
     threads = []
     for feed in feeds:
-        thread = threading.Thread(target=feed.run_forever, args=(stop,), name=feed.ident.name,
-                                  daemon=True)
+        thread = threading.Thread(
+            target=feed.run_forever, args=(stop,), name=feed.ident.name, daemon=True
+        )
         thread.start()
         threads.append(thread)
     return threads

@@ -20,8 +20,9 @@ class FeedLock:
         self.feed = feed
         self.lock = None
         if redis is not None:
-            self.lock = redis.lock(f"intake:feed-lock:{feed}", timeout=ttl_seconds,
-                                   blocking=False, thread_local=False)
+            self.lock = redis.lock(
+                f"intake:feed-lock:{feed}", timeout=ttl_seconds, blocking=False, thread_local=False
+            )
 
     def hold(self) -> bool:
         """True when this instance may poll the feed now."""

@@ -47,8 +47,13 @@ class Ingested:
         return [processed[item] if isinstance(item, int) else item for item in self.stored]
 
 
-def ingest(runtime: Runtime, raws: Sequence[RawMessage], *, watermark: Watermark | None = None,
-           background: Executor | None = None) -> Ingested:
+def ingest(
+    runtime: Runtime,
+    raws: Sequence[RawMessage],
+    *,
+    watermark: Watermark | None = None,
+    background: Executor | None = None,
+) -> Ingested:
     """Store every item raw in one commit (with `watermark`), then process the new ones.
 
     The raw items are committed when this returns. Processing runs here, or on `background`
@@ -64,8 +69,9 @@ def ingest(runtime: Runtime, raws: Sequence[RawMessage], *, watermark: Watermark
     return Ingested(stored, done)
 
 
-def _store(runtime: Runtime, raws: Sequence[RawMessage],
-           watermark: Watermark | None) -> list[int | Outcome]:
+def _store(
+    runtime: Runtime, raws: Sequence[RawMessage], watermark: Watermark | None
+) -> list[int | Outcome]:
     """New raw ids, or the outcome of an item already stored (the receipt is recorded)."""
     results: list[int | Outcome] = []
     with runtime.sessions.begin() as session:
@@ -75,8 +81,12 @@ def _store(runtime: Runtime, raws: Sequence[RawMessage],
                 results.append(row.id)
                 continue
             repo.add_event(
-                session, "received_again", complaint_id=row.complaint_id, raw_message_id=row.id,
-                channel=raw.channel, mailbox=raw.mailbox,
+                session,
+                "received_again",
+                complaint_id=row.complaint_id,
+                raw_message_id=row.id,
+                channel=raw.channel,
+                mailbox=raw.mailbox,
             )
             reference = _reference_of(session, row.complaint_id)
             log.info("raw %s: %s already stored, nothing new", row.id, raw.channel)
@@ -92,8 +102,9 @@ def reject(runtime: Runtime, raw: RawMessage, error: str) -> Outcome:
         row, created = repo.save_raw(session, raw)
         if created:
             row.status, row.error = RawState.FAILED, error[:4000]
-            repo.add_event(session, "failed", raw_message_id=row.id, error=error[:4000],
-                           permanent=False)
+            repo.add_event(
+                session, "failed", raw_message_id=row.id, error=error[:4000], permanent=False
+            )
         raw_id = row.id
     log.warning("raw %s: %s", raw_id, error)
     return Outcome(raw_id, OutcomeStatus.FAILED, error=error)
@@ -131,8 +142,9 @@ def process(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome]:
             elif item.row.id not in failures:  # its twin failed: it stands on its own
                 created += records.create_complaints(session, runtime, [item], failures)
         for done in created:
-            outcomes[done.raw_id] = Outcome(done.raw_id, OutcomeStatus.CREATED,
-                                            done.complaint_id, done.reference)
+            outcomes[done.raw_id] = Outcome(
+                done.raw_id, OutcomeStatus.CREATED, done.complaint_id, done.reference
+            )
     for raw_id, failed in failures.items():
         outcomes[raw_id] = _record_failure(runtime, raw_id, failed)
     jobs.dispatch(runtime, _work_of(created, outcomes.values()))
@@ -153,8 +165,9 @@ def _work_of(created: list[records.Created], outcomes: Iterable[Outcome]) -> lis
     return work
 
 
-def _settle_safely(session: Session, runtime: Runtime, item: records.Item,
-                   failures: dict[int, Failed]) -> Outcome | None:
+def _settle_safely(
+    session: Session, runtime: Runtime, item: records.Item, failures: dict[int, Failed]
+) -> Outcome | None:
     """`settle` in a savepoint: a failure is the item's alone (PostgreSQL would otherwise
     abort the whole batch's transaction)."""
     try:
@@ -165,12 +178,13 @@ def _settle_safely(session: Session, runtime: Runtime, item: records.Item,
         return None
 
 
-def _load(session: Session, raw_ids: Sequence[int], outcomes: dict[int, Outcome],
-          lock: bool = True) -> list[RawMessageRow]:
+def _load(
+    session: Session, raw_ids: Sequence[int], outcomes: dict[int, Outcome], lock: bool = True
+) -> list[RawMessageRow]:
     """The raw rows still to process, in the order given; others are reported as duplicates."""
     found = {}
     for start in range(0, len(raw_ids), 500):
-        chunk = list(raw_ids[start:start + 500])
+        chunk = list(raw_ids[start : start + 500])
         query = select(RawMessageRow).where(RawMessageRow.id.in_(chunk))
         if lock:
             query = query.with_for_update()
@@ -179,30 +193,40 @@ def _load(session: Session, raw_ids: Sequence[int], outcomes: dict[int, Outcome]
     for raw_id in raw_ids:
         row = found.get(raw_id)
         if row is None or row.status == RawState.PROCESSED:
-            outcomes[raw_id] = Outcome(raw_id, OutcomeStatus.DUPLICATE,
-                                       row.complaint_id if row else None)
+            outcomes[raw_id] = Outcome(
+                raw_id, OutcomeStatus.DUPLICATE, row.complaint_id if row else None
+            )
         else:
             todo.append(row)
     return todo
 
 
-def _prepare_outside_transaction(runtime: Runtime, raw_ids: Sequence[int],
-                                 outcomes: dict[int, Outcome]) -> dict[int, Prepared | Failed]:
+def _prepare_outside_transaction(
+    runtime: Runtime, raw_ids: Sequence[int], outcomes: dict[int, Outcome]
+) -> dict[int, Prepared | Failed]:
     """The pure work, done before the write transaction opens: a batch of hundreds of mails
     must not hold the database's write lock while it is normalised and categorised."""
     with runtime.sessions() as session:
         rows = _load(session, raw_ids, outcomes, lock=False)
-        raws = [RawMessage(
-            channel=row.channel, source_id=row.source_id, received_at=row.received_at,
-            payload=row.payload, mailbox=row.mailbox, transport=row.transport,
-        ) for row in rows]
+        raws = [
+            RawMessage(
+                channel=row.channel,
+                source_id=row.source_id,
+                received_at=row.received_at,
+                payload=row.payload,
+                mailbox=row.mailbox,
+                transport=row.transport,
+            )
+            for row in rows
+        ]
         ids = [row.id for row in rows]
     results = prepare_many(raws, runtime.settings, runtime.pool)
     return dict(zip(ids, results))
 
 
-def _items(rows: list[RawMessageRow], results: dict[int, Prepared | Failed],
-           failures: dict[int, Failed]) -> list[records.Item]:
+def _items(
+    rows: list[RawMessageRow], results: dict[int, Prepared | Failed], failures: dict[int, Failed]
+) -> list[records.Item]:
     """The prepared items; every row counts one attempt, whatever becomes of it."""
     items = []
     for row in rows:
@@ -225,8 +249,13 @@ def _record_failure(runtime: Runtime, raw_id: int, failed: Failed) -> Outcome:
         row = session.get(RawMessageRow, raw_id)
         if row is not None:
             row.status, row.error = RawState.FAILED, failed.error[:4000]
-            repo.add_event(session, "failed", raw_message_id=raw_id, error=failed.error[:4000],
-                           permanent=failed.permanent)
+            repo.add_event(
+                session,
+                "failed",
+                raw_message_id=raw_id,
+                error=failed.error[:4000],
+                permanent=failed.permanent,
+            )
     return Outcome(raw_id, OutcomeStatus.FAILED, error=failed.error)
 
 

@@ -43,8 +43,11 @@ class Failed:
     @classmethod
     def of(cls, exc: BaseException) -> Failed:
         """The failure `exc` stands for (called where it was caught, for its traceback)."""
-        return cls(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentError),
-                   "".join(traceback.format_exception(exc)))
+        return cls(
+            f"{type(exc).__name__}: {exc}",
+            isinstance(exc, PermanentError),
+            "".join(traceback.format_exception(exc)),
+        )
 
 
 def prepare(raw: RawMessage, settings: Settings) -> Prepared | Failed:
@@ -52,11 +55,16 @@ def prepare(raw: RawMessage, settings: Settings) -> Prepared | Failed:
     try:
         normalized = normalize_raw(raw, settings)
         complaint = dataclasses.replace(
-            normalized.complaint, channel=raw.channel, source_id=raw.source_id,
+            normalized.complaint,
+            channel=raw.channel,
+            source_id=raw.source_id,
             received_at=raw.received_at,
         )
-        decision = None if complaint.auto_submitted else route(
-            complaint.subject, complaint.body, complaint.channel, settings)
+        decision = (
+            None
+            if complaint.auto_submitted
+            else route(complaint.subject, complaint.body, complaint.channel, settings)
+        )
         if decision is not None and complaint.product in PRODUCTS:
             decision = with_product_hint(decision, complaint.product, settings)
         return Prepared(normalized, complaint, decision)
@@ -64,18 +72,26 @@ def prepare(raw: RawMessage, settings: Settings) -> Prepared | Failed:
         return Failed.of(exc)
 
 
-def with_product_hint(decision: RoutingDecision, product: str,
-                      settings: Settings) -> RoutingDecision:
+def with_product_hint(
+    decision: RoutingDecision, product: str, settings: Settings
+) -> RoutingDecision:
     """A product the complainant chose (a web form's menu) outranks the categoriser."""
     if product == decision.product:
         return decision
     unit = settings.unit_for(product)
-    return dataclasses.replace(decision, product=product, unit=unit.code, queue=unit.queue,
-                               confidence=1.0, decided_by=f"hint:{product}")
+    return dataclasses.replace(
+        decision,
+        product=product,
+        unit=unit.code,
+        queue=unit.queue,
+        confidence=1.0,
+        decided_by=f"hint:{product}",
+    )
 
 
-def prepare_many(raws: Sequence[RawMessage], settings: Settings,
-                 pool: Executor | None = None) -> list[Prepared | Failed]:
+def prepare_many(
+    raws: Sequence[RawMessage], settings: Settings, pool: Executor | None = None
+) -> list[Prepared | Failed]:
     """Prepare `raws` in order, on the pool when there is one and the batch is large."""
     if pool is None or len(raws) < POOL_MIN_BATCH:
         return [prepare(raw, settings) for raw in raws]
@@ -99,8 +115,10 @@ def start_pool(settings: Settings) -> ProcessPoolExecutor | None:
 def make_pool(settings: Settings, processes: int) -> ProcessPoolExecutor:
     """Worker processes started fresh (forkserver): safe from a threaded daemon."""
     return ProcessPoolExecutor(
-        max_workers=processes, mp_context=multiprocessing.get_context("forkserver"),
-        initializer=_init_worker, initargs=(settings,),
+        max_workers=processes,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=_init_worker,
+        initargs=(settings,),
     )
 
 

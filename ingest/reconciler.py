@@ -38,8 +38,9 @@ class Report:
 def reconcile(runtime: Runtime, *, everything: bool = False) -> Report:
     """One pass: process stuck raw items, re-enqueue owed tickets, acks and follow-ups."""
     raws = _process_stuck_raws(runtime, everything)
-    enqueued = jobs.dispatch(runtime, [*_owed(runtime, everything), *_owed_followups(
-        runtime, everything)])
+    enqueued = jobs.dispatch(
+        runtime, [*_owed(runtime, everything), *_owed_followups(runtime, everything)]
+    )
     if raws or enqueued:
         log.info("reconciler: %s raw items processed, %s jobs re-enqueued", raws, enqueued)
     return Report(raws, enqueued)
@@ -48,11 +49,13 @@ def reconcile(runtime: Runtime, *, everything: bool = False) -> Report:
 def _process_stuck_raws(runtime: Runtime, everything: bool) -> int:
     cutoff = clock.now() - (timedelta(0) if everything else STALE_RAW)
     with runtime.sessions() as session:
-        ids = list(session.scalars(
-            select(RawMessageRow.id).where(
-                RawMessageRow.status == RawState.PENDING, RawMessageRow.stored_at <= cutoff
-            ).order_by(RawMessageRow.id)
-        ))
+        ids = list(
+            session.scalars(
+                select(RawMessageRow.id)
+                .where(RawMessageRow.status == RawState.PENDING, RawMessageRow.stored_at <= cutoff)
+                .order_by(RawMessageRow.id)
+            )
+        )
     for raw_id in ids:  # one at a time: each its own transaction, as it came in
         pipeline.process(runtime, [raw_id])
     return len(ids)
@@ -68,8 +71,11 @@ def _owed(runtime: Runtime, everything: bool) -> Iterator[Work]:
         if not everything and enqueued is not None:
             owed &= or_(enqueued.is_(None), enqueued < cutoff)
         due[job] = owed
-    query = select(ComplaintRow.id, ComplaintRow.queue, due[Job.TICKET], due[Job.ACK]).where(
-        or_(*due.values())).order_by(ComplaintRow.id)
+    query = (
+        select(ComplaintRow.id, ComplaintRow.queue, due[Job.TICKET], due[Job.ACK])
+        .where(or_(*due.values()))
+        .order_by(ComplaintRow.id)
+    )
     with runtime.sessions() as session:
         rows = session.execute(query).all()
     for complaint_id, queue, ticket, ack in rows:

@@ -77,8 +77,9 @@ class Created:
     ack_pending: bool
 
 
-def create_complaints(session: Session, runtime: Runtime, items: list[Item],
-                      failures: dict[int, Failed]) -> list[Created]:
+def create_complaints(
+    session: Session, runtime: Runtime, items: list[Item], failures: dict[int, Failed]
+) -> list[Created]:
     """Insert complaints for `items`; the ones that fail alone are added to `failures`."""
     if not items:
         return []
@@ -99,9 +100,13 @@ def _insert(session: Session, runtime: Runtime, items: list[Item]) -> list[Creat
     now = clock.now()
     references = _references(session, runtime, items)
     rows = [_complaint_values(runtime, item, ref, now) for item, ref in zip(items, references)]
-    ids = session.execute(
-        insert(ComplaintRow).returning(ComplaintRow.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
+    ids = (
+        session.execute(
+            insert(ComplaintRow).returning(ComplaintRow.id, sort_by_parameter_order=True), rows
+        )
+        .scalars()
+        .all()
+    )
     blobs: dict[str, bytes] = {}
     attachments: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
@@ -109,25 +114,45 @@ def _insert(session: Session, runtime: Runtime, items: list[Item]) -> list[Creat
     for item, complaint_id, values in zip(items, ids, rows):
         blobs.update(item.normalized.blobs)
         attachments += [
-            {"complaint_id": complaint_id, "filename": a.filename, "content_type": a.content_type,
-             "size": a.size, "sha256": a.sha256} for a in item.complaint.attachments
+            {
+                "complaint_id": complaint_id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+            }
+            for a in item.complaint.attachments
         ]
         decisions.append(_decision_values(_routed(item), complaint_id, now))
         events += _events(item, complaint_id, values, now)
         item.row.status, item.row.complaint_id = RawState.PROCESSED, complaint_id
     repo.put_blobs(session, blobs)
-    for model, many in ((AttachmentRow, attachments), (RoutingDecisionRow, decisions),
-                        (EventRow, events)):
+    for model, many in (
+        (AttachmentRow, attachments),
+        (RoutingDecisionRow, decisions),
+        (EventRow, events),
+    ):
         if many:
             session.execute(insert(model), many)
     session.flush()
     for item, values in zip(items, rows):
         decision = _routed(item)
-        log.info("%s: raw %s routed to %s (%s, %s)", values["reference"], item.row.id,
-                 decision.unit, decision.product, decision.decided_by)
+        log.info(
+            "%s: raw %s routed to %s (%s, %s)",
+            values["reference"],
+            item.row.id,
+            decision.unit,
+            decision.product,
+            decision.decided_by,
+        )
     return [
-        Created(item.row.id, complaint_id, values["reference"], values["queue"],
-                values["ack_state"] == JobState.PENDING)
+        Created(
+            item.row.id,
+            complaint_id,
+            values["reference"],
+            values["queue"],
+            values["ack_state"] == JobState.PENDING,
+        )
         for item, complaint_id, values in zip(items, ids, rows)
     ]
 
@@ -138,31 +163,49 @@ def _references(session: Session, runtime: Runtime, items: list[Item]) -> list[s
     years = [item.complaint.received_at.astimezone(zone).year for item in items]
     pools: dict[int, list[str]] = {}
     for year in sorted(set(years)):
-        pools[year] = repo.reserve_references(session, runtime.settings.reference.prefix, year,
-                                              years.count(year))
+        pools[year] = repo.reserve_references(
+            session, runtime.settings.reference.prefix, year, years.count(year)
+        )
     return [pools[year].pop(0) for year in years]
 
 
-def _complaint_values(runtime: Runtime, item: Item, reference: str,
-                      now: datetime) -> dict[str, Any]:
+def _complaint_values(
+    runtime: Runtime, item: Item, reference: str, now: datetime
+) -> dict[str, Any]:
     settings, complaint, decision = runtime.settings, item.complaint, _routed(item)
     person = complaint.complainant
     return {
-        "reference": reference, "raw_message_id": item.row.id, "channel": complaint.channel,
-        "source_id": complaint.source_id, "mailbox": item.row.mailbox,
-        "received_at": complaint.received_at, "complainant_name": person.name,
-        "complainant_email": person.email, "complainant_phone": person.phone,
-        "complainant_handle": person.handle, "subject": complaint.subject,
-        "body": complaint.body, "language": complaint.language,
-        "message_id": item.normalized.message_id, "ticket_ref": complaint.ticket_ref,
+        "reference": reference,
+        "raw_message_id": item.row.id,
+        "channel": complaint.channel,
+        "source_id": complaint.source_id,
+        "mailbox": item.row.mailbox,
+        "received_at": complaint.received_at,
+        "complainant_name": person.name,
+        "complainant_email": person.email,
+        "complainant_phone": person.phone,
+        "complainant_handle": person.handle,
+        "subject": complaint.subject,
+        "body": complaint.body,
+        "language": complaint.language,
+        "message_id": item.normalized.message_id,
+        "ticket_ref": complaint.ticket_ref,
         "thread_key": item.normalized.thread_key,
-        "auto_submitted": False, "product": decision.product, "kind": decision.kind,
-        "unit": decision.unit, "queue": decision.queue, "status": ComplaintStatus.ASSIGNED,
-        "due_at": first_answer_due(complaint.received_at, complaint.channel,
-                                   ssl_hours=settings.clock.ssl_answer_hours,
-                                   tz=settings.clock.timezone),
+        "auto_submitted": False,
+        "product": decision.product,
+        "kind": decision.kind,
+        "unit": decision.unit,
+        "queue": decision.queue,
+        "status": ComplaintStatus.ASSIGNED,
+        "due_at": first_answer_due(
+            complaint.received_at,
+            complaint.channel,
+            ssl_hours=settings.clock.ssl_answer_hours,
+            tz=settings.clock.timezone,
+        ),
         "delivery_state": JobState.PENDING,
-        "ack_state": JobState.PENDING if person.email or answers_in_kind(complaint.channel)
+        "ack_state": JobState.PENDING
+        if person.email or answers_in_kind(complaint.channel)
         else JobState.NO_ADDRESS,
         "created_at": now,
     }
@@ -175,30 +218,53 @@ def _routed(item: Item) -> RoutingDecision:
     return item.decision
 
 
-def _decision_values(decision: RoutingDecision, complaint_id: int,
-                     now: datetime) -> dict[str, Any]:
+def _decision_values(decision: RoutingDecision, complaint_id: int, now: datetime) -> dict[str, Any]:
     return {
-        "complaint_id": complaint_id, "product": decision.product, "kind": decision.kind,
-        "unit": decision.unit, "queue": decision.queue, "confidence": decision.confidence,
-        "decided_by": decision.decided_by, "hits": repo.jsonable(decision.hits),
+        "complaint_id": complaint_id,
+        "product": decision.product,
+        "kind": decision.kind,
+        "unit": decision.unit,
+        "queue": decision.queue,
+        "confidence": decision.confidence,
+        "decided_by": decision.decided_by,
+        "hits": repo.jsonable(decision.hits),
         "decided_at": now,
     }
 
 
-def _events(item: Item, complaint_id: int, values: dict[str, Any],
-            now: datetime) -> list[dict[str, Any]]:
+def _events(
+    item: Item, complaint_id: int, values: dict[str, Any], now: datetime
+) -> list[dict[str, Any]]:
     decision, normalized = _routed(item), item.normalized
 
     def event(name: str, raw: int | None = None, /, **detail: Any) -> dict[str, Any]:
-        return {"complaint_id": complaint_id, "raw_message_id": raw, "kind": name, "at": now,
-                "actor": "intake", "detail": repo.jsonable(detail)}
+        return {
+            "complaint_id": complaint_id,
+            "raw_message_id": raw,
+            "kind": name,
+            "at": now,
+            "actor": "intake",
+            "detail": repo.jsonable(detail),
+        }
 
     events = [
-        event("received", item.row.id, channel=values["channel"], mailbox=item.row.mailbox,
-              notes=normalized.notes),
-        event("routed", None, product=decision.product, kind=decision.kind, unit=decision.unit,
-              decided_by=decision.decided_by, confidence=decision.confidence,
-              due_at=values["due_at"]),
+        event(
+            "received",
+            item.row.id,
+            channel=values["channel"],
+            mailbox=item.row.mailbox,
+            notes=normalized.notes,
+        ),
+        event(
+            "routed",
+            None,
+            product=decision.product,
+            kind=decision.kind,
+            unit=decision.unit,
+            decided_by=decision.decided_by,
+            confidence=decision.confidence,
+            due_at=values["due_at"],
+        ),
     ]
     if normalized.refused_attachments:
         events.append(event("attachments_refused", None, refused=normalized.refused_attachments))

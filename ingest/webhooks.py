@@ -48,8 +48,15 @@ class HttpServer(threading.Thread):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(name="http", daemon=True)
         host, port = parse_listen(runtime.settings.http.listen)
-        config = uvicorn.Config(make_app(runtime), host=host, port=port, log_level="warning",
-                                lifespan="off", access_log=False, timeout_graceful_shutdown=10)
+        config = uvicorn.Config(
+            make_app(runtime),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
         self.server = uvicorn.Server(config)
 
     def run(self) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import re
 
-EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
+EMAIL = re.compile(
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})"
+)
 # Ten- or eleven-digit numbers as Turkish phones are written (0 532 123 45 67, +90 532 …);
 # references like CMP-2026-000042 and log timestamps do not match.
 PHONE = re.compile(

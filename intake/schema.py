@@ -12,13 +12,31 @@ from datetime import datetime
 from typing import Any, Mapping
 
 CHANNELS = (
-    "email", "email_ssl", "telegram", "twitter", "webform",
-    "phone", "cimer", "tubimer", "face_to_face",
+    "email",
+    "email_ssl",
+    "telegram",
+    "twitter",
+    "webform",
+    "phone",
+    "cimer",
+    "tubimer",
+    "face_to_face",
 )
 PRODUCTS = (
-    "nes", "mobil_nes", "mali_muhur", "kurumsal_sifreleme", "elektronik_muhur", "okc", "gem",
-    "ssl", "zaman_damgasi", "kart_okuyucu", "yazilim", "danismanlik_egitim",
-    "uyum_degerlendirme", "genel",
+    "nes",
+    "mobil_nes",
+    "mali_muhur",
+    "kurumsal_sifreleme",
+    "elektronik_muhur",
+    "okc",
+    "gem",
+    "ssl",
+    "zaman_damgasi",
+    "kart_okuyucu",
+    "yazilim",
+    "danismanlik_egitim",
+    "uyum_degerlendirme",
+    "genel",
 )
 PRODUCT_NAMES = {
     "nes": "Nitelikli Elektronik Sertifika (e-imza)",

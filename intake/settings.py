@@ -291,11 +291,17 @@ def missing_secrets(settings: Settings) -> list[str]:
         if telegram.mode == "webhook":
             needed.append(("telegram.webhook_secret_env", telegram.webhook_secret_env))
     if twitter.enabled:  # reading needs the bearer token; replies and DMs the user context
-        for key in ("bearer_token_env", "consumer_key_env", "consumer_secret_env",
-                    "access_token_env", "access_token_secret_env"):
+        for key in (
+            "bearer_token_env",
+            "consumer_key_env",
+            "consumer_secret_env",
+            "access_token_env",
+            "access_token_secret_env",
+        ):
             needed.append((f"twitter.{key}", getattr(twitter, key)))
-    return [f"{where} ({name or 'no variable named'})" for where, name in needed
-            if not secret(name)]
+    return [
+        f"{where} ({name or 'no variable named'})" for where, name in needed if not secret(name)
+    ]
 
 
 def default_path() -> Path:
@@ -379,7 +385,7 @@ def _validate_mailbox(box: MailboxSettings) -> None:
     if box.security not in SECURITY:
         raise ConfigError(f"{where}: security must be one of {SECURITY}")
     if box.security == "plain" and box.host not in LOOPBACK:
-        raise ConfigError(f"{where}: security = \"plain\" is allowed to loopback only")
+        raise ConfigError(f'{where}: security = "plain" is allowed to loopback only')
     if box.after_ingest not in ("seen", "move", "delete"):
         raise ConfigError(f"{where}: after_ingest must be 'seen', 'move' or 'delete'")
     if box.first_run not in ("all", "new", "since"):
@@ -404,8 +410,10 @@ def _build(cls: type, table: Any, where: str) -> Any:
     for name, value in table.items():
         values[name] = _coerce(hints[name], value, _key(where, name))
     missing = [
-        n for n, f in known.items()
-        if n not in values and f.default is dataclasses.MISSING
+        n
+        for n, f in known.items()
+        if n not in values
+        and f.default is dataclasses.MISSING
         and f.default_factory is dataclasses.MISSING
     ]
     if missing:

@@ -45,8 +45,13 @@ class ComplaintStatus(StrEnum):
 
 
 # A new message in the conversation of a complaint in one of these states continues it.
-OPEN = frozenset({
-    ComplaintStatus.RECEIVED, ComplaintStatus.ACKNOWLEDGED, ComplaintStatus.ASSIGNED,
-    ComplaintStatus.INVESTIGATING, ComplaintStatus.WAITING_ON_COMPLAINANT,
-    ComplaintStatus.REOPENED,
-})
+OPEN = frozenset(
+    {
+        ComplaintStatus.RECEIVED,
+        ComplaintStatus.ACKNOWLEDGED,
+        ComplaintStatus.ASSIGNED,
+        ComplaintStatus.INVESTIGATING,
+        ComplaintStatus.WAITING_ON_COMPLAINANT,
+        ComplaintStatus.REOPENED,
+    }
+)

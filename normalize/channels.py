@@ -32,36 +32,56 @@ def limits_of(settings: Settings) -> EmailLimits:
 
 
 def _email(raw: RawMessage, settings: Settings) -> Normalized:
-    return normalize_email(raw.payload, channel=raw.channel, received_at=raw.received_at,
-                           reference_prefix=settings.reference.prefix, limits=limits_of(settings))
+    return normalize_email(
+        raw.payload,
+        channel=raw.channel,
+        received_at=raw.received_at,
+        reference_prefix=settings.reference.prefix,
+        limits=limits_of(settings),
+    )
 
 
 def _telegram(raw: RawMessage, settings: Settings) -> Normalized:
-    return normalize_telegram(raw.payload, received_at=raw.received_at,
-                              max_body_chars=settings.limits.max_body_chars)
+    return normalize_telegram(
+        raw.payload, received_at=raw.received_at, max_body_chars=settings.limits.max_body_chars
+    )
 
 
 def _twitter(raw: RawMessage, settings: Settings) -> Normalized:
-    return normalize_twitter(raw.payload, received_at=raw.received_at,
-                             desk_user_id=settings.twitter.user_id or None,
-                             reference_prefix=settings.reference.prefix)
+    return normalize_twitter(
+        raw.payload,
+        received_at=raw.received_at,
+        desk_user_id=settings.twitter.user_id or None,
+        reference_prefix=settings.reference.prefix,
+    )
 
 
 def _webform(raw: RawMessage, settings: Settings) -> Normalized:
     return normalize_webform(
-        raw.payload, str(raw.transport.get("content_type", "")), received_at=raw.received_at,
-        honeypot_field=settings.webform.honeypot_field, limits=limits_of(settings),
+        raw.payload,
+        str(raw.transport.get("content_type", "")),
+        received_at=raw.received_at,
+        honeypot_field=settings.webform.honeypot_field,
+        limits=limits_of(settings),
     )
 
 
 def _desk(raw: RawMessage, settings: Settings) -> Normalized:
-    return normalize_desk(raw.payload, operator=str(raw.transport.get("operator", "")),
-                          received_at=raw.received_at, limits=limits_of(settings))
+    return normalize_desk(
+        raw.payload,
+        operator=str(raw.transport.get("operator", "")),
+        received_at=raw.received_at,
+        limits=limits_of(settings),
+    )
 
 
 NORMALIZERS: dict[str, Callable[[RawMessage, Settings], Normalized]] = {
-    "email": _email, "email_ssl": _email, "telegram": _telegram, "twitter": _twitter,
-    "webform": _webform, **{name: _desk for name in DESK_CHANNELS},
+    "email": _email,
+    "email_ssl": _email,
+    "telegram": _telegram,
+    "twitter": _twitter,
+    "webform": _webform,
+    **{name: _desk for name in DESK_CHANNELS},
 }
 
 

@@ -59,7 +59,10 @@ def entry_errors(values: dict[str, str]) -> dict[str, str]:
 
 
 def normalize_desk(
-    payload: bytes, *, operator: str, received_at: datetime,
+    payload: bytes,
+    *,
+    operator: str,
+    received_at: datetime,
     limits: EmailLimits = DEFAULT_LIMITS,
 ) -> Normalized:
     """The complaint of one stored desk entry, the operator noted."""
@@ -69,11 +72,21 @@ def normalize_desk(
         raise MalformedEntry(f"not a desk channel: {channel!r}")
     if not values.get(TEXT_FIELD, "").strip():
         raise MalformedEntry("desk entry without a text")
-    complaint, notes = typed_complaint(channel=channel, received_at=received_at, values=values,
-                                       text_field=TEXT_FIELD,
-                                       max_body_chars=limits.max_body_chars)
+    complaint, notes = typed_complaint(
+        channel=channel,
+        received_at=received_at,
+        values=values,
+        text_field=TEXT_FIELD,
+        max_body_chars=limits.max_body_chars,
+    )
     return Normalized(
-        complaint=complaint, blobs={}, message_id=None, in_reply_to=(), references=(),
-        date=None, auto_reason=None, refused_attachments=(),
+        complaint=complaint,
+        blobs={},
+        message_id=None,
+        in_reply_to=(),
+        references=(),
+        date=None,
+        auto_reason=None,
+        refused_attachments=(),
         notes=(f"entered by {operator or 'unknown operator'}", *notes),
     )

@@ -55,4 +55,3 @@ class Normalized:
     # complaint a new message continues, and the source_id of a message this one edits.
     thread_key: str | None = None
     replaces: str | None = None
-

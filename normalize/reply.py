@@ -158,11 +158,6 @@ def split_reply(text: str, forwarded: bool = False) -> tuple[str, str]:
     return tidy_lines(kept), tidy_lines(signature or [])
 
 
-def strip_reply(text: str, forwarded: bool = False) -> str:
-    """The visible reply of a plain-text body, without quotes, history and signature."""
-    return split_reply(text, forwarded)[0]
-
-
 def tidy_lines(lines: list[str]) -> str:
     """Drop trailing separator rules and blank runs left behind by the cut."""
     while lines and SEPARATOR_LINE.match(lines[-1]):

@@ -35,7 +35,10 @@ class MalformedUpdate(PermanentError):
 
 
 def normalize_telegram(
-    payload: bytes, *, received_at: datetime | None = None, max_body_chars: int = 1_000_000,
+    payload: bytes,
+    *,
+    received_at: datetime | None = None,
+    max_body_chars: int = 1_000_000,
 ) -> Normalized:
     """The complaint of one stored update; `MalformedUpdate` when the envelope is broken."""
     envelope = parse_envelope(payload)
@@ -46,22 +49,33 @@ def normalize_telegram(
     attachments, blobs, refused = attachments_of(envelope["files"])
     command = bot_command(message)
     complaint = Complaint(
-        channel=CHANNEL, source_id=source_id_of(kind, message),
+        channel=CHANNEL,
+        source_id=source_id_of(kind, message),
         received_at=received_at or message_time(kind, message),
-        complainant=complainant_of(message.get("from")), subject="", body=body,
-        language=detect_language(body), attachments=attachments,
+        complainant=complainant_of(message.get("from")),
+        subject="",
+        body=body,
+        language=detect_language(body),
+        attachments=attachments,
         auto_submitted=command is not None,
     )
     return Normalized(
-        complaint=complaint, blobs=blobs, message_id=None,
+        complaint=complaint,
+        blobs=blobs,
+        message_id=None,
         in_reply_to=in_reply_to_of(chat_id, message),
-        references=(), date=None, auto_reason=f"bot command /{command}" if command else None,
-        refused_attachments=refused, notes=notes, thread_key=thread_key_of(message),
+        references=(),
+        date=None,
+        auto_reason=f"bot command /{command}" if command else None,
+        refused_attachments=refused,
+        notes=notes,
+        thread_key=thread_key_of(message),
         replaces=f"{chat_id}:{message_id}" if kind == "edited_message" else None,
     )
 
 
 # --- the envelope and the update ----------------------------------------------------------------
+
 
 def parse_envelope(payload: bytes) -> dict[str, Any]:
     """`{"update": {...}, "files": [...]}` from the stored JSON bytes."""
@@ -130,12 +144,16 @@ def in_reply_to_of(chat_id: int, message: Mapping[str, Any]) -> tuple[str, ...]:
 
 # --- the person, the text, the command ----------------------------------------------------------
 
+
 def complainant_of(sender: Mapping[str, Any] | None) -> Complainant:
     """Name from first/last name; handle `@username`, else `tg:<user id>` (Bot API `User`)."""
     sender = sender or {}
     name = " ".join(str(sender[k]).strip() for k in ("first_name", "last_name") if sender.get(k))
-    handle = f"@{sender['username']}" if sender.get("username") else (
-        f"tg:{sender['id']}" if sender.get("id") is not None else None)
+    handle = (
+        f"@{sender['username']}"
+        if sender.get("username")
+        else (f"tg:{sender['id']}" if sender.get("id") is not None else None)
+    )
     return Complainant(name=unicodedata.normalize("NFC", name) or None, handle=handle)
 
 
@@ -150,7 +168,7 @@ def entity_text(text: str, entity: Mapping[str, Any]) -> str:
     `MessageEntity`), so emoji before it shift Python's indices."""
     units = text.encode("utf-16-le")
     start, length = int(entity.get("offset", 0)), int(entity.get("length", 0))
-    return units[2 * start:2 * (start + length)].decode("utf-16-le", errors="replace")
+    return units[2 * start : 2 * (start + length)].decode("utf-16-le", errors="replace")
 
 
 def entities_of(message: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
@@ -171,6 +189,7 @@ def bot_command(message: Mapping[str, Any]) -> str | None:
 
 # --- attachments ---------------------------------------------------------------------------------
 
+
 def attachments_of(
     files: list[Any],
 ) -> tuple[tuple[Attachment, ...], dict[str, bytes], tuple[RefusedAttachment, ...]]:
@@ -181,8 +200,14 @@ def attachments_of(
             raise MalformedUpdate("a file entry is not an object")
         content_type = item.get("mime_type") or "application/octet-stream"
         if item.get("refused"):
-            refused.append(RefusedAttachment(item.get("file_name"), content_type,
-                                             int(item.get("file_size") or 0), item["refused"]))
+            refused.append(
+                RefusedAttachment(
+                    item.get("file_name"),
+                    content_type,
+                    int(item.get("file_size") or 0),
+                    item["refused"],
+                )
+            )
             continue
         data = _decode(item.get("content_b64"))
         digest = hashlib.sha256(data).hexdigest()

@@ -33,9 +33,13 @@ class MalformedPayload(PermanentError):
     """The stored X payload is not a tweet or DM event this channel can read."""
 
 
-def normalize_twitter(payload: bytes, *, received_at: datetime | None = None,
-                      desk_user_id: str | None = None,
-                      reference_prefix: str = "CMP") -> Normalized:
+def normalize_twitter(
+    payload: bytes,
+    *,
+    received_at: datetime | None = None,
+    desk_user_id: str | None = None,
+    reference_prefix: str = "CMP",
+) -> Normalized:
     """The complaint of one stored mention or DM; `MalformedPayload` when it is unreadable."""
     data = _load(payload)
     if "dm_event" in data:
@@ -55,8 +59,9 @@ def _load(payload: bytes) -> dict[str, Any]:
     return data
 
 
-def _from_tweet(data: dict, received_at: datetime | None, desk_user_id: str | None,
-                prefix: str) -> Normalized:
+def _from_tweet(
+    data: dict, received_at: datetime | None, desk_user_id: str | None, prefix: str
+) -> Normalized:
     tweet = _object(data, "tweet")
     author = _object(data, "author", required=False)
     tweet_id, text = _text_field(tweet, "id"), _tweet_text(tweet)
@@ -66,8 +71,13 @@ def _from_tweet(data: dict, received_at: datetime | None, desk_user_id: str | No
     replied = [ref for kind, ref in referenced if kind == "replied_to"]
     conversation = str(tweet.get("conversation_id") or tweet_id)
     return _normalized(
-        source_id=tweet_id, when=_created_at(tweet, received_at), person=author, body=body,
-        lang=tweet.get("lang"), auto_reason=reason, prefix=prefix,
+        source_id=tweet_id,
+        when=_created_at(tweet, received_at),
+        person=author,
+        body=body,
+        lang=tweet.get("lang"),
+        auto_reason=reason,
+        prefix=prefix,
         # One person's posts in a public conversation are one complaint; another person
         # joining the conversation is someone else's complaint (KVKK: never mix them).
         thread_key=f"x:conversation:{conversation}:{tweet.get('author_id') or ''}",
@@ -75,35 +85,66 @@ def _from_tweet(data: dict, received_at: datetime | None, desk_user_id: str | No
     )
 
 
-def _from_dm(data: dict, received_at: datetime | None, desk_user_id: str | None,
-             prefix: str) -> Normalized:
+def _from_dm(
+    data: dict, received_at: datetime | None, desk_user_id: str | None, prefix: str
+) -> Normalized:
     event = _object(data, "dm_event")
     sender = _object(data, "sender", required=False)
     event_id, sender_id = _text_field(event, "id"), _text_field(event, "sender_id")
     if event.get("event_type", "MessageCreate") != "MessageCreate":
         raise MalformedPayload(f"DM event {event_id} is not a MessageCreate")
     body = _nfc(str(event.get("text") or ""))
-    reason = "our own direct message" if sender_id == desk_user_id else (
-        None if body.strip() else "direct message without text")
+    reason = (
+        "our own direct message"
+        if sender_id == desk_user_id
+        else (None if body.strip() else "direct message without text")
+    )
     return _normalized(
-        source_id=f"dm:{event_id}", when=_created_at(event, received_at),
-        person=sender or {"id": sender_id}, body=body, lang=None, auto_reason=reason,
-        prefix=prefix, thread_key=f"x:dm:{sender_id}", in_reply_to=(),
+        source_id=f"dm:{event_id}",
+        when=_created_at(event, received_at),
+        person=sender or {"id": sender_id},
+        body=body,
+        lang=None,
+        auto_reason=reason,
+        prefix=prefix,
+        thread_key=f"x:dm:{sender_id}",
+        in_reply_to=(),
     )
 
 
-def _normalized(*, source_id: str, when: datetime, person: Mapping[str, Any] | None,
-                body: str, lang: Any, auto_reason: str | None, prefix: str,
-                thread_key: str, in_reply_to: tuple[str, ...]) -> Normalized:
+def _normalized(
+    *,
+    source_id: str,
+    when: datetime,
+    person: Mapping[str, Any] | None,
+    body: str,
+    lang: Any,
+    auto_reason: str | None,
+    prefix: str,
+    thread_key: str,
+    in_reply_to: tuple[str, ...],
+) -> Normalized:
     complaint = Complaint(
-        channel="twitter", source_id=source_id, received_at=when,
-        complainant=complainant_of(person), subject="", body=body,
-        language=language_of(body, lang), ticket_ref=find_reference(body, prefix),
+        channel="twitter",
+        source_id=source_id,
+        received_at=when,
+        complainant=complainant_of(person),
+        subject="",
+        body=body,
+        language=language_of(body, lang),
+        ticket_ref=find_reference(body, prefix),
         auto_submitted=auto_reason is not None,
     )
     return Normalized(
-        complaint=complaint, blobs={}, message_id=None, in_reply_to=in_reply_to,
-        references=(), date=None, auto_reason=auto_reason, refused_attachments=(), notes=(),
+        complaint=complaint,
+        blobs={},
+        message_id=None,
+        in_reply_to=in_reply_to,
+        references=(),
+        date=None,
+        auto_reason=auto_reason,
+        refused_attachments=(),
+        notes=(),
         thread_key=thread_key,
     )
 
@@ -127,12 +168,16 @@ def _desk_usernames(entities: Any, desk_user_id: str | None) -> set[str]:
     mentions = entities.get("mentions") if isinstance(entities, dict) else None
     if not desk_user_id or not isinstance(mentions, list):
         return set()
-    return {str(m.get("username", "")).lower() for m in mentions
-            if isinstance(m, dict) and str(m.get("id", "")) == desk_user_id}
+    return {
+        str(m.get("username", "")).lower()
+        for m in mentions
+        if isinstance(m, dict) and str(m.get("id", "")) == desk_user_id
+    }
 
 
-def _tweet_noise(body: str, referenced: list[tuple[str, str]], author_id: str,
-                 desk_user_id: str | None) -> str | None:
+def _tweet_noise(
+    body: str, referenced: list[tuple[str, str]], author_id: str, desk_user_id: str | None
+) -> str | None:
     """Why a post is recorded but is no complaint: a repost, a bare quote, our own post."""
     kinds = {kind for kind, _ in referenced}
     if desk_user_id and author_id == desk_user_id:
@@ -161,9 +206,10 @@ def language_of(body: str, lang: Any) -> str:
 
 def find_reference(text: str, prefix: str) -> str | None:
     """A complaint reference written in the post (`CMP-2026-000042`), with our spelling."""
-    match = re.search(rf"(?<![\w-])({re.escape(prefix)}-\d{{4}}-\d{{6}})(?![\w-])", text,
-                      re.IGNORECASE)
-    return prefix + match.group(1)[len(prefix):] if match else None
+    match = re.search(
+        rf"(?<![\w-])({re.escape(prefix)}-\d{{4}}-\d{{6}})(?![\w-])", text, re.IGNORECASE
+    )
+    return prefix + match.group(1)[len(prefix) :] if match else None
 
 
 def _tweet_text(tweet: dict) -> str:
@@ -178,8 +224,11 @@ def _referenced(tweet: dict) -> list[tuple[str, str]]:
     items = tweet.get("referenced_tweets") or []
     if not isinstance(items, list):
         raise MalformedPayload("referenced_tweets is not a list")
-    return [(str(item.get("type")), str(item.get("id"))) for item in items
-            if isinstance(item, dict) and item.get("id")]
+    return [
+        (str(item.get("type")), str(item.get("id")))
+        for item in items
+        if isinstance(item, dict) and item.get("id")
+    ]
 
 
 def _created_at(item: dict, fallback: datetime | None) -> datetime:
@@ -207,8 +256,11 @@ def _object(data: dict, key: str, *, required: bool = True) -> dict:
 
 def _text_field(item: dict, key: str, *, allow_empty: bool = False) -> str:
     value = item.get(key)
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or (
-            str(value) == "" and not allow_empty):
+    if (
+        not isinstance(value, (str, int))
+        or isinstance(value, bool)
+        or (str(value) == "" and not allow_empty)
+    ):
         raise MalformedPayload(f"X payload: {key!r} missing or not text")
     return str(value)
 

@@ -29,8 +29,14 @@ from normalize.mime import RawAttachment
 from normalize.records import EmailLimits, Normalized
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
-MAX_LENGTH = {"name": 200, "email": 254, "phone": 40, "subject": 300, "message": 50_000,
-              "product": 40}
+MAX_LENGTH = {
+    "name": 200,
+    "email": 254,
+    "phone": 40,
+    "subject": 300,
+    "message": 50_000,
+    "product": 40,
+}
 EMAIL = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]{2,}")
 PHONE = re.compile(r"\+?[\d\s().-]{7,}")
 TRUE = ("true", "1", "on", "yes", "evet")
@@ -143,11 +149,16 @@ def _split_parts(payload: bytes, boundary: bytes) -> list[_Part]:
     def on_part_data(data: bytes, start: int, end: int) -> None:
         parts[-1].data += data[start:end]
 
-    parser = MultipartParser(boundary, callbacks={
-        "on_part_begin": lambda: parts.append(_Part()), "on_part_data": on_part_data,
-        "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end,
-    })
+    parser = MultipartParser(
+        boundary,
+        callbacks={
+            "on_part_begin": lambda: parts.append(_Part()),
+            "on_part_data": on_part_data,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+        },
+    )
     try:
         parser.write(payload)
     except MultipartParseError as exc:
@@ -158,6 +169,7 @@ def _split_parts(payload: bytes, boundary: bytes) -> list[_Part]:
 
 
 # --- The field rules: shared with the desk entries, checked at the edge ----------------------
+
 
 def contact_errors(values: dict[str, str], *, text_field: str) -> dict[str, str]:
     """Field errors of the fields a web form and a desk entry share; {} when all is well."""
@@ -191,46 +203,68 @@ def form_errors(form: Form) -> dict[str, str]:
 
 # --- The complaint ----------------------------------------------------------------------------
 
+
 def typed_complaint(
-    *, channel: str, received_at: datetime, values: dict[str, str], text_field: str,
+    *,
+    channel: str,
+    received_at: datetime,
+    values: dict[str, str],
+    text_field: str,
     max_body_chars: int,
 ) -> tuple[Complaint, tuple[str, ...]]:
     """The complaint typed into a form (by the complainant or the desk) and the notes made."""
     text = unicodedata.normalize("NFC", values.get(text_field, "").replace("\r\n", "\n"))
     body, notes = bound_text(text.strip(), max_body_chars)
-    subject = one_line(values.get("subject", ""))[:MAX_LENGTH["subject"]]
+    subject = one_line(values.get("subject", ""))[: MAX_LENGTH["subject"]]
     product = values.get("product", "").strip()
     complaint = Complaint(
-        channel=channel, source_id="", received_at=received_at,
+        channel=channel,
+        source_id="",
+        received_at=received_at,
         complainant=Complainant(
-            name=one_line(values.get("name", ""))[:MAX_LENGTH["name"]] or None,
+            name=one_line(values.get("name", ""))[: MAX_LENGTH["name"]] or None,
             email=values.get("email", "").strip() or None,
             phone=values.get("phone", "").strip() or None,
         ),
-        subject=subject, body=body, language=detect_language(subject + "\n" + body),
+        subject=subject,
+        body=body,
+        language=detect_language(subject + "\n" + body),
         product=product if product in PRODUCTS else None,
     )
     return complaint, notes
 
 
 def normalize_webform(
-    payload: bytes, content_type: str, *, received_at: datetime,
-    honeypot_field: str = "website", limits: EmailLimits = DEFAULT_LIMITS,
+    payload: bytes,
+    content_type: str,
+    *,
+    received_at: datetime,
+    honeypot_field: str = "website",
+    limits: EmailLimits = DEFAULT_LIMITS,
 ) -> Normalized:
     """The complaint of one stored web-form body (`MalformedForm` when unreadable)."""
     form = parse_form(payload, content_type)
     honeypot = bool(honeypot_field and form.get(honeypot_field))
     if not honeypot and not form.get("message"):
         raise MalformedForm("web form without a message")
-    complaint, notes = typed_complaint(channel="webform", received_at=received_at,
-                                       values=form.fields, text_field="message",
-                                       max_body_chars=limits.max_body_chars)
-    attachments, blobs, refused = ((), {}, ()) if honeypot else admit_attachments(
-        list(form.files), limits)
+    complaint, notes = typed_complaint(
+        channel="webform",
+        received_at=received_at,
+        values=form.fields,
+        text_field="message",
+        max_body_chars=limits.max_body_chars,
+    )
+    attachments, blobs, refused = (
+        ((), {}, ()) if honeypot else admit_attachments(list(form.files), limits)
+    )
     return Normalized(
-        complaint=dataclasses.replace(complaint, attachments=attachments,
-                                      auto_submitted=honeypot),
-        blobs=blobs, message_id=None, in_reply_to=(), references=(), date=None,
+        complaint=dataclasses.replace(complaint, attachments=attachments, auto_submitted=honeypot),
+        blobs=blobs,
+        message_id=None,
+        in_reply_to=(),
+        references=(),
+        date=None,
         auto_reason="honeypot filled" if honeypot else None,
-        refused_attachments=refused, notes=notes,
+        refused_attachments=refused,
+        notes=notes,
     )

@@ -34,10 +34,16 @@ log = logging.getLogger(__name__)
 
 # Worth another try: the fault may pass, or an operator can fix it without a code change.
 RETRYABLE: tuple[type[BaseException], ...] = (
-    TemporaryError, ConfigError, OSError,  # smtplib's errors are OSErrors too
-    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError,
-    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-    TimeLimitExceeded, Shutdown,  # a socket that hung; a worker stopping mid-job
+    TemporaryError,
+    ConfigError,
+    OSError,  # smtplib's errors are OSErrors too
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    TimeLimitExceeded,
+    Shutdown,  # a socket that hung; a worker stopping mid-job
 )
 
 # Acting on a socket without a timeout would hang past this limit (see outbound.smtp).
@@ -56,7 +62,10 @@ def make_broker(settings: Settings, url: str) -> RedisBroker:
     """A Redis broker at `url` with our actors, queues, retry policy and dead letters."""
     # Every socket needs its own timeout: Dramatiq's time limit cannot interrupt blocking I/O.
     pool = redis.ConnectionPool.from_url(
-        url, socket_timeout=30, socket_connect_timeout=10, health_check_interval=30,
+        url,
+        socket_timeout=30,
+        socket_connect_timeout=10,
+        health_check_interval=30,
     )
     broker = RedisBroker(connection_pool=pool)
     configure(broker, settings)
@@ -72,7 +81,8 @@ def configure(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Broker:
             middleware.max_backoff = settings.broker.max_backoff_ms
             middleware.retry_when = lambda retries, exc: retries < limit and retryable(exc)
     # "after" hooks run in reverse order: placed before Retries, ours sees its verdict.
-    broker.add_middleware(DeadLetters(), before=Retries)
+    if not any(isinstance(m, DeadLetters) for m in broker.middleware):
+        broker.add_middleware(DeadLetters(), before=Retries)
     broker.declare_queue(ACK_QUEUE)
     for unit in settings.unit:
         broker.declare_queue(unit.queue)
@@ -97,7 +107,10 @@ def declare_actor(broker: dramatiq.Broker, job: Job) -> dramatiq.Actor:
     perform.__name__ = perform.__qualname__ = job.value
     actor_class = UnitActor if job.on_unit_queue else dramatiq.Actor
     return actor_class(
-        perform, broker=broker, actor_name=job.value, priority=0,
+        perform,
+        broker=broker,
+        actor_name=job.value,
+        priority=0,
         queue_name=UNIT_PLACEHOLDER_QUEUE if job.on_unit_queue else ACK_QUEUE,
         options={"throws": (PermanentError,), "time_limit": TIME_LIMIT_MS},
     )
@@ -107,9 +120,14 @@ class DeadLetters(Middleware):
     """Record every message that failed for good (not a permanent, already-recorded error);
     a bug's job is parked, so the reconciler does not send it round again."""
 
-    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
-                              result: Any | None = None,
-                              exception: BaseException | None = None) -> None:
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
         if exception is None or not message.failed or isinstance(exception, PermanentError):
             return
         bug = not retryable(exception)
@@ -118,19 +136,37 @@ class DeadLetters(Middleware):
             with runtime.get().sessions.begin() as session:
                 job, target = _job_of(message)
                 complaint_id = _complaint_of(session, job, target)
-                session.add(DeadLetterRow(
-                    message_id=message.message_id, queue=message.queue_name,
-                    actor=message.actor_name, complaint_id=complaint_id, error=error[:4000],
-                    retries=message.options.get("retries", 0), failed_at=clock.now(),
-                ))
+                session.add(
+                    DeadLetterRow(
+                        message_id=message.message_id,
+                        queue=message.queue_name,
+                        actor=message.actor_name,
+                        complaint_id=complaint_id,
+                        error=error[:4000],
+                        retries=_retries(message),
+                        failed_at=clock.now(),
+                    )
+                )
                 if job is not None and target is not None and bug:
                     _park(session, job, target)
                 if complaint_id is not None:
-                    add_event(session, "dead_letter", complaint_id=complaint_id,
-                              actor="worker", job=message.actor_name, error=error[:1000],
-                              parked=bug)
+                    add_event(
+                        session,
+                        "dead_letter",
+                        complaint_id=complaint_id,
+                        actor="worker",
+                        job=message.actor_name,
+                        error=error[:1000],
+                        parked=bug,
+                    )
         except Exception:  # the broker's own dead-letter queue still holds it
             log.exception("message %s: could not record the dead letter", message.message_id)
+
+
+def _retries(message: dramatiq.MessageProxy) -> int:
+    """How often it was retried: `Retries` has counted this last failure already (its hook
+    runs before ours), so one less than its count."""
+    return max(0, int(message.options.get("retries", 0)) - 1)
 
 
 def _job_of(message: dramatiq.MessageProxy) -> tuple[Job | None, int | None]:
@@ -154,5 +190,9 @@ def _complaint_of(session: Any, job: Job | None, target: int | None) -> int | No
 def _park(session: Any, job: Job, target: int) -> None:
     """A bug stopped the job: `dead` until an operator sends it again."""
     table, state = job.columns.model, job.columns.state
-    session.execute(update(table).where(table.id == target, state == JobState.PENDING)
-                    .values({state: JobState.DEAD}).execution_options(synchronize_session=False))
+    session.execute(
+        update(table)
+        .where(table.id == target, state == JobState.PENDING)
+        .values({state: JobState.DEAD})
+        .execution_options(synchronize_session=False)
+    )

@@ -49,8 +49,10 @@ def sender_for(channel: str) -> Sender | None:
     try:
         return _SENDERS[channel]
     except KeyError:
-        raise LookupError(f"channel {channel!r} is not registered (its package was not "
-                          "loaded: see ingest.channels.load)") from None
+        raise LookupError(
+            f"channel {channel!r} is not registered (its package was not "
+            "loaded: see ingest.channels.load)"
+        ) from None
 
 
 def answers_in_kind(channel: str) -> bool:

@@ -48,38 +48,60 @@ def make_message_id(reference: str, purpose: str, settings: Settings) -> str:
     return f"<{reference}.{purpose}.{secrets.token_hex(8)}@{domain or 'intake.invalid'}>"
 
 
-def ticket_mail(view: TicketView, to: str, settings: Settings,
-                attachments: list[tuple[str | None, str, bytes]]) -> EmailMessage:
+def ticket_mail(
+    view: TicketView, to: str, settings: Settings, attachments: list[tuple[str | None, str, bytes]]
+) -> EmailMessage:
     """The ticket a unit receives: `[#CMP-…] <product> — <subject>`, the complaint, the clock."""
     msg = _base(view, settings, "ticket", auto="auto-generated")
     msg["To"] = to
-    msg["Subject"] = f"[#{view.reference}] {PRODUCT_NAMES[view.product]} — {view.subject or '(konusuz)'}"
+    msg["Subject"] = (
+        f"[#{view.reference}] {PRODUCT_NAMES[view.product]} — {view.subject or '(konusuz)'}"
+    )
     msg.set_content(_ticket_text(view, settings))
     for filename, content_type, data in attachments:
         maintype, _, subtype = content_type.partition("/")
-        msg.add_attachment(data, maintype=maintype or "application",
-                           subtype=subtype or "octet-stream", filename=filename or "ek")
+        msg.add_attachment(
+            data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=filename or "ek",
+        )
     return msg
 
 
-def followup_mail(view: TicketView, followup: Complaint, to: str, settings: Settings,
-                  attachments: list[tuple[str | None, str, bytes]]) -> EmailMessage:
+def followup_mail(
+    view: TicketView,
+    followup: Complaint,
+    to: str,
+    settings: Settings,
+    attachments: list[tuple[str | None, str, bytes]],
+) -> EmailMessage:
     """A new message on an open complaint, forwarded to the unit that holds it."""
     msg = _base(view, settings, "followup", auto="auto-generated")
     msg["To"] = to
-    msg["Subject"] = f"[#{view.reference}] Ek bilgi / Follow-up — {followup.subject or view.subject}"
+    msg["Subject"] = (
+        f"[#{view.reference}] Ek bilgi / Follow-up — {followup.subject or view.subject}"
+    )
     sender = followup.complainant
-    msg.set_content("\n".join([
-        f"Referans / Reference: {view.reference}",
-        f"Kimden / From: {sender.name or '-'} <{sender.email or '-'}>",
-        f"Alındı / Received: {_local(followup.received_at, settings)}",
-        "",
-        followup.body,
-    ]))
+    msg.set_content(
+        "\n".join(
+            [
+                f"Referans / Reference: {view.reference}",
+                f"Kimden / From: {sender.name or '-'} <{sender.email or '-'}>",
+                f"Alındı / Received: {_local(followup.received_at, settings)}",
+                "",
+                followup.body,
+            ]
+        )
+    )
     for filename, content_type, data in attachments:
         maintype, _, subtype = content_type.partition("/")
-        msg.add_attachment(data, maintype=maintype or "application",
-                           subtype=subtype or "octet-stream", filename=filename or "ek")
+        msg.add_attachment(
+            data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=filename or "ek",
+        )
     return msg
 
 
@@ -140,7 +162,8 @@ def _ack_text(view: TicketView, settings: Settings) -> str:
     ssl_note = (
         "\nSSL sertifika problem bildiriminiz 24 saat içinde değerlendirilip yanıtlanacaktır.\n"
         "Your SSL certificate problem report will be assessed and answered within 24 hours.\n"
-        if view.channel == "email_ssl" else ""
+        if view.channel == "email_ssl"
+        else ""
     )
     return (
         f"{greeting}\n\n"

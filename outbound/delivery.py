@@ -104,18 +104,32 @@ def _send(runtime: Runtime, out: Outgoing) -> str:
     return str(out.message["Message-ID"])
 
 
-def _finish(runtime: Runtime, job: Job, target_id: int, out: Outgoing | None,
-            problem: PermanentError | None, sent_id: str = "") -> None:
+def _finish(
+    runtime: Runtime,
+    job: Job,
+    target_id: int,
+    out: Outgoing | None,
+    problem: PermanentError | None,
+    sent_id: str = "",
+) -> None:
     """Record the outcome on the row and in the complaint's event log."""
-    state = JobState.SENT if problem is None else (
-        JobState.SUPPRESSED if isinstance(problem, Suppressed) else JobState.FAILED)
+    state = (
+        JobState.SENT
+        if problem is None
+        else (JobState.SUPPRESSED if isinstance(problem, Suppressed) else JobState.FAILED)
+    )
     with runtime.sessions.begin() as session:
         row = _get(session, job.columns.model, target_id)
         setattr(row, job.columns.state.key, state)
         complaint_id = row.complaint_id if isinstance(row, RawMessageRow) else row.id
         if problem is not None:
-            repo.add_event(session, f"{job}_{state}", complaint_id=complaint_id, actor="worker",
-                           error=str(problem))
+            repo.add_event(
+                session,
+                f"{job}_{state}",
+                complaint_id=complaint_id,
+                actor="worker",
+                error=str(problem),
+            )
             return
         if out is None:
             raise ValueError(f"{job} {target_id}: sent, but nothing to record as sent")
@@ -124,12 +138,23 @@ def _finish(runtime: Runtime, job: Job, target_id: int, out: Outgoing | None,
             row.delivered_at = now
         elif isinstance(row, ComplaintRow) and job is Job.ACK:
             row.acknowledged_at = now
-        session.add(OutboundMessageRow(
-            complaint_id=complaint_id, purpose=job.value, message_id=sent_id.strip("<>"),
-            recipient=out.recipient, sent_at=now,
-        ))
-        repo.add_event(session, job.sent_event, complaint_id=complaint_id, actor="worker",
-                       message_id=sent_id, to=mask(out.recipient))
+        session.add(
+            OutboundMessageRow(
+                complaint_id=complaint_id,
+                purpose=job.value,
+                message_id=sent_id.strip("<>"),
+                recipient=out.recipient,
+                sent_at=now,
+            )
+        )
+        repo.add_event(
+            session,
+            job.sent_event,
+            complaint_id=complaint_id,
+            actor="worker",
+            message_id=sent_id,
+            to=mask(out.recipient),
+        )
 
 
 def _get(session: Session, model: type[_Row], row_id: int) -> _Row:
@@ -147,8 +172,9 @@ def _ticket(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
     for item in session.scalars(select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)):
         data = repo.get_blob(session, item.sha256) or b""
         attachments.append((item.filename, item.content_type, data))
-    message = compose.ticket_mail(_view(session, row, unit.name), unit.email, runtime.settings,
-                                  attachments)
+    message = compose.ticket_mail(
+        _view(session, row, unit.name), unit.email, runtime.settings, attachments
+    )
     return Outgoing(Job.TICKET, unit.email, row.id, row.reference, message=message)
 
 
@@ -160,8 +186,9 @@ def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
     if answer is not None:  # on the complainant's own channel
         request = _ack_request(session, row)
         recipient = row.complainant_handle or row.complainant_email or row.source_id
-        return Outgoing(Job.ACK, recipient, row.id, row.reference,
-                        send=lambda: answer(runtime, request))
+        return Outgoing(
+            Job.ACK, recipient, row.id, row.reference, send=lambda: answer(runtime, request)
+        )
     if not row.complainant_email:
         raise PermanentError("nothing to acknowledge to: no address")
     cap = runtime.settings.acknowledge.max_per_address_per_day
@@ -174,10 +201,18 @@ def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
 def _ack_request(session: Session, row: ComplaintRow) -> AckRequest:
     raw = _get(session, RawMessageRow, row.raw_message_id)
     return AckRequest(
-        reference=row.reference, channel=row.channel, source_id=row.source_id,
-        complainant=Complainant(row.complainant_name, row.complainant_email,
-                                row.complainant_phone, row.complainant_handle),
-        subject=row.subject, language=row.language, transport=dict(raw.transport or {}),
+        reference=row.reference,
+        channel=row.channel,
+        source_id=row.source_id,
+        complainant=Complainant(
+            row.complainant_name,
+            row.complainant_email,
+            row.complainant_phone,
+            row.complainant_handle,
+        ),
+        subject=row.subject,
+        language=row.language,
+        transport=dict(raw.transport or {}),
     )
 
 
@@ -187,14 +222,27 @@ def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:
         raise LookupError(f"raw message {raw_id} is not a follow-up of any complaint")
     row = _get(session, ComplaintRow, raw_row.complaint_id)
     unit = runtime.settings.unit_named(row.unit)
-    raw = RawMessage(channel=raw_row.channel, source_id=raw_row.source_id,
-                     received_at=raw_row.received_at, payload=raw_row.payload,
-                     mailbox=raw_row.mailbox, transport=raw_row.transport)
+    raw = RawMessage(
+        channel=raw_row.channel,
+        source_id=raw_row.source_id,
+        received_at=raw_row.received_at,
+        payload=raw_row.payload,
+        mailbox=raw_row.mailbox,
+        transport=raw_row.transport,
+    )
     normalized = normalize_raw(raw, runtime.settings)
-    attachments = [(a.filename, a.content_type, normalized.blobs[a.sha256])
-                   for a in normalized.complaint.attachments if a.sha256 in normalized.blobs]
-    message = compose.followup_mail(_view(session, row, unit.name), normalized.complaint,
-                                    unit.email, runtime.settings, attachments)
+    attachments = [
+        (a.filename, a.content_type, normalized.blobs[a.sha256])
+        for a in normalized.complaint.attachments
+        if a.sha256 in normalized.blobs
+    ]
+    message = compose.followup_mail(
+        _view(session, row, unit.name),
+        normalized.complaint,
+        unit.email,
+        runtime.settings,
+        attachments,
+    )
     return Outgoing(Job.FOLLOWUP, unit.email, row.id, row.reference, message=message)
 
 
@@ -203,25 +251,43 @@ BUILDERS = {Job.TICKET: _ticket, Job.ACK: _ack, Job.FOLLOWUP: _followup}
 
 def _automatic_mails_today(session: Session, address: str) -> int:
     since = clock.now() - timedelta(days=1)
-    return session.scalar(
-        select(func.count()).select_from(OutboundMessageRow).where(
-            func.lower(OutboundMessageRow.recipient) == address.lower(),
-            OutboundMessageRow.purpose == Job.ACK.value, OutboundMessageRow.sent_at >= since,
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboundMessageRow)
+            .where(
+                func.lower(OutboundMessageRow.recipient) == address.lower(),
+                OutboundMessageRow.purpose == Job.ACK.value,
+                OutboundMessageRow.sent_at >= since,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def _view(session: Session, row: ComplaintRow, unit_name: str) -> compose.TicketView:
     decision = session.scalars(
-        select(RoutingDecisionRow).where(RoutingDecisionRow.complaint_id == row.id)
+        select(RoutingDecisionRow)
+        .where(RoutingDecisionRow.complaint_id == row.id)
         .order_by(RoutingDecisionRow.id.desc())
     ).first()
     return compose.TicketView(
-        reference=row.reference, channel=row.channel, mailbox=row.mailbox,
-        received_at=row.received_at, due_at=row.due_at, name=row.complainant_name,
-        email=row.complainant_email, phone=row.complainant_phone,
-        handle=row.complainant_handle, subject=row.subject, body=row.body,
-        language=row.language, product=row.product, kind=row.kind, unit_name=unit_name,
+        reference=row.reference,
+        channel=row.channel,
+        mailbox=row.mailbox,
+        received_at=row.received_at,
+        due_at=row.due_at,
+        name=row.complainant_name,
+        email=row.complainant_email,
+        phone=row.complainant_phone,
+        handle=row.complainant_handle,
+        subject=row.subject,
+        body=row.body,
+        language=row.language,
+        product=row.product,
+        kind=row.kind,
+        unit_name=unit_name,
         decided_by=decision.decided_by if decision else "-",
-        confidence=decision.confidence if decision else 0.0, message_id=row.message_id,
+        confidence=decision.confidence if decision else 0.0,
+        message_id=row.message_id,
     )

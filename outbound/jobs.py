@@ -46,17 +46,29 @@ class Job(StrEnum):
     @property
     def sent_event(self) -> str:
         """The event that records it done (the names of the complaint's event log)."""
-        return {Job.TICKET: "delivered", Job.ACK: "acknowledged",
-                Job.FOLLOWUP: "followup_forwarded"}[self]
+        return {
+            Job.TICKET: "delivered",
+            Job.ACK: "acknowledged",
+            Job.FOLLOWUP: "followup_forwarded",
+        }[self]
 
 
 _COLUMNS = {
-    Job.TICKET: JobColumns(ComplaintRow, ComplaintRow.delivery_state,
-                           ComplaintRow.delivery_claimed_at, ComplaintRow.delivery_enqueued_at),
-    Job.ACK: JobColumns(ComplaintRow, ComplaintRow.ack_state, ComplaintRow.ack_claimed_at,
-                        ComplaintRow.ack_enqueued_at),
-    Job.FOLLOWUP: JobColumns(RawMessageRow, RawMessageRow.forward_state,
-                             RawMessageRow.forward_claimed_at, None),
+    Job.TICKET: JobColumns(
+        ComplaintRow,
+        ComplaintRow.delivery_state,
+        ComplaintRow.delivery_claimed_at,
+        ComplaintRow.delivery_enqueued_at,
+    ),
+    Job.ACK: JobColumns(
+        ComplaintRow,
+        ComplaintRow.ack_state,
+        ComplaintRow.ack_claimed_at,
+        ComplaintRow.ack_enqueued_at,
+    ),
+    Job.FOLLOWUP: JobColumns(
+        RawMessageRow, RawMessageRow.forward_state, RawMessageRow.forward_claimed_at, None
+    ),
 }
 
 
@@ -123,5 +135,8 @@ def _mark_enqueued(runtime: Runtime, done: list[Work]) -> None:
             table, column = job.columns.model, job.columns.enqueued_at
             ids = [item.target_id for item in done if item.job is job]
             for start in range(0, len(ids) if column is not None else 0, 500):
-                session.execute(update(table).where(table.id.in_(ids[start:start + 500]))
-                                .values({column: now}))
+                session.execute(
+                    update(table)
+                    .where(table.id.in_(ids[start : start + 500]))
+                    .values({column: now})
+                )

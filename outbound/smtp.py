@@ -40,8 +40,9 @@ def send(config: SmtpSettings, message: EmailMessage, recipients: list[str]) -> 
 def _connect(config: SmtpSettings) -> smtplib.SMTP:
     timeout = config.timeout_seconds  # Dramatiq's time limit cannot interrupt a blocked socket
     if config.security == "tls":
-        return smtplib.SMTP_SSL(config.host, config.port, timeout=timeout,
-                                context=ssl.create_default_context())
+        return smtplib.SMTP_SSL(
+            config.host, config.port, timeout=timeout, context=ssl.create_default_context()
+        )
     client = smtplib.SMTP(config.host, config.port, timeout=timeout)
     if config.security == "starttls":
         client.starttls(context=ssl.create_default_context())

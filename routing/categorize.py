@@ -74,8 +74,9 @@ def model_hits(proba: Mapping[str, float], axis: str, top: int) -> tuple[RuleHit
 MAX_TEXT_CHARS = 4000
 
 
-def decide_product(combined: Mapping[str, float], hits: Sequence[RuleHit], channel: str,
-                   min_confidence: float) -> tuple[str, float, str]:
+def decide_product(
+    combined: Mapping[str, float], hits: Sequence[RuleHit], channel: str, min_confidence: float
+) -> tuple[str, float, str]:
     """(product, confidence, decided_by) from the combined scores and the channel."""
     if channel in FORCED_CHANNELS:
         return FORCED_CHANNELS[channel], 1.0, f"channel:{channel}"
@@ -111,6 +112,7 @@ def categorize(
         kind=max(kinds, key=kinds.__getitem__),
         confidence=round(confidence, 4),
         decided_by=decided_by,
-        hits=hits + model_hits(product_proba, "product", MODEL_TOP)
+        hits=hits
+        + model_hits(product_proba, "product", MODEL_TOP)
         + model_hits(kind_proba, "kind", 1),
     )

@@ -86,7 +86,8 @@ def _node_required(op, argument) -> Literals | None:
 def shortest(literals: Literals) -> Literals:
     """The set without strings that contain another of it ("ilmesini" holds "ilmesi")."""
     return frozenset(
-        literal for literal in literals
+        literal
+        for literal in literals
         if not any(other != literal and other in literal for other in literals)
     )
 

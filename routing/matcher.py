@@ -83,7 +83,7 @@ def build_scanner(keywords: list[tuple[str, int, str]]) -> tuple[re.Pattern[str]
         tails = []
         for source, index, keyword in items:
             assert source.startswith(head), (keyword, source)
-            tails.append(source[len(head):] + "()")
+            tails.append(source[len(head) :] + "()")
             found.append((index, keyword))
         branches.append(f"{head}(?:{'|'.join(tails)})")
     if not branches:
@@ -149,24 +149,18 @@ def count_matches(compiled: CompiledRules, folded: str, subject_end: int) -> dic
     return counts
 
 
-def match_rules(specs: Sequence[RuleSpec], subject: str, text: str) -> tuple[RuleHit, ...]:
-    """Every rule that matches subject or text, in table order, scored by weight and count."""
-    return match_folded(specs, fold(subject), fold(text))
-
-
 def match_folded(
     specs: Sequence[RuleSpec], folded_subject: str, folded_text: str
 ) -> tuple[RuleHit, ...]:
-    """`match_rules` on subject and text already folded by `textnorm.fold`."""
+    """Every rule that matches subject or text (already folded by `textnorm.fold`), in table
+    order, scored by weight and count."""
     compiled = compiled_for(specs)
     if folded_subject:
         folded = f"{folded_subject} \n {folded_text}"
     else:
         folded = folded_text
     counts = count_matches(compiled, folded, len(folded_subject))
-    return tuple(
-        make_hit(compiled.specs[index], *counts[index]) for index in sorted(counts)
-    )
+    return tuple(make_hit(compiled.specs[index], *counts[index]) for index in sorted(counts))
 
 
 def make_hit(spec: RuleSpec, count: int, matched: list[str]) -> RuleHit:

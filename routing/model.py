@@ -87,9 +87,7 @@ def folded_features(folded_subject: str, folded_text: str) -> set[str]:
     return features
 
 
-def train_naive_bayes(
-    samples: Iterable[tuple[set[str], str]], labels: Sequence[str]
-) -> NaiveBayes:
+def train_naive_bayes(samples: Iterable[tuple[set[str], str]], labels: Sequence[str]) -> NaiveBayes:
     """Multinomial naive Bayes on binary features with additive smoothing."""
     doc_count: Counter[str] = Counter()
     feature_count: dict[str, Counter[str]] = {label: Counter() for label in labels}
@@ -129,16 +127,12 @@ def softmax(labels: Sequence[str], scores: Sequence[float]) -> dict[str, float]:
     return {label: e / total for label, e in zip(labels, exps)}
 
 
-def predict_proba(model: NaiveBayes, features: Iterable[str]) -> dict[str, float]:
-    """Label → probability; unknown features are ignored."""
-    return softmax(model.labels, summed_scores(model.log_prior, model.weights, features))
-
-
 Probabilities = dict[str, float]
 
 
 def predict_both(model: Model, features: Iterable[str]) -> tuple[Probabilities, Probabilities]:
-    """(`predict_proba` of the product model, of the kind model), in one pass over `features`."""
+    """(label → probability of the product model, of the kind model), in one pass over
+    `features`; unknown features are ignored."""
     split = len(model.product.labels)
     scores = summed_scores(model.product.log_prior + model.kind.log_prior, model.joint, features)
     return softmax(model.product.labels, scores[:split]), softmax(model.kind.labels, scores[split:])

@@ -17,8 +17,11 @@ from routing.rules import load_default_rules, merge_rules
 def route(subject: str, text: str, channel: str, settings: Settings) -> RoutingDecision:
     """Categorise and route one complaint, recording what decided it."""
     result = categorize(
-        subject, text, channel,
-        rules=rules_for(settings), min_confidence=settings.categorize.min_confidence,
+        subject,
+        text,
+        channel,
+        rules=rules_for(settings),
+        min_confidence=settings.categorize.min_confidence,
     )
     return decide(result, settings)
 
@@ -26,8 +29,13 @@ def route(subject: str, text: str, channel: str, settings: Settings) -> RoutingD
 def decide(result: Categorisation, settings: Settings) -> RoutingDecision:
     unit = settings.unit_for(result.product)
     return RoutingDecision(
-        product=result.product, kind=result.kind, unit=unit.code, queue=unit.queue,
-        confidence=result.confidence, decided_by=result.decided_by, hits=result.hits,
+        product=result.product,
+        kind=result.kind,
+        unit=unit.code,
+        queue=unit.queue,
+        confidence=result.confidence,
+        decided_by=result.decided_by,
+        hits=result.hits,
     )
 
 

@@ -28,7 +28,6 @@ _EXTRA_REPAIRS = {"Ő": "Ş", "ő": "ş"}
 # str.replace and re.sub run in C; str.translate with a dict is ten times slower here.
 _DOTLESS_AND_QUOTES = (("ı", "i"), ("’", "'"), ("‘", "'"), ("´", "'"))
 _COMBINING = re.compile("[\u0300-\u036f]+")
-_WORD = re.compile(r"\w+")
 
 
 def build_mojibake_table() -> dict[str, str]:
@@ -46,9 +45,7 @@ def build_mojibake_table() -> dict[str, str]:
 
 
 _MOJIBAKE = build_mojibake_table()
-_MOJIBAKE_RE = re.compile(
-    "|".join(re.escape(k) for k in sorted(_MOJIBAKE, key=len, reverse=True))
-)
+_MOJIBAKE_RE = re.compile("|".join(re.escape(k) for k in sorted(_MOJIBAKE, key=len, reverse=True)))
 # First characters of the garbled forms: a text with none of them needs no repair (one
 # character-class search: 5× faster than frozenset.isdisjoint, which hashes every character).
 _MOJIBAKE_LEADS = re.compile(
@@ -79,8 +76,3 @@ def fold(text: str) -> str:
     else:
         text = text.lower()
     return " ".join(text.split())
-
-
-def tokens(text: str) -> list[str]:
-    """The words of the folded text (letters, digits, underscore), in order."""
-    return _WORD.findall(fold(text))

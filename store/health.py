@@ -19,14 +19,16 @@ log = logging.getLogger(__name__)
 def status_row(session: Session, feed: str, folder: str, channel: str) -> PollStatusRow:
     row = session.get(PollStatusRow, (feed, folder))
     if row is None:
-        row = PollStatusRow(mailbox=feed, folder=folder, channel=channel,
-                            consecutive_failures=0, messages_total=0)
+        row = PollStatusRow(
+            mailbox=feed, folder=folder, channel=channel, consecutive_failures=0, messages_total=0
+        )
         session.add(row)
     return row
 
 
-def record_success(sessions: sessionmaker[Session], feed: str, folder: str, channel: str,
-                   fetched: int) -> None:
+def record_success(
+    sessions: sessionmaker[Session], feed: str, folder: str, channel: str, fetched: int
+) -> None:
     with sessions.begin() as session:
         row = status_row(session, feed, folder, channel)
         row.last_attempt_at = row.last_success_at = clock.now()
@@ -34,8 +36,9 @@ def record_success(sessions: sessionmaker[Session], feed: str, folder: str, chan
         row.messages_total += fetched
 
 
-def record_failure(sessions: sessionmaker[Session], feed: str, folder: str, channel: str,
-                   error: str, failures: int) -> None:
+def record_failure(
+    sessions: sessionmaker[Session], feed: str, folder: str, channel: str, error: str, failures: int
+) -> None:
     """Best effort: a store that is down too must not hide the poller's own error."""
     try:
         with sessions.begin() as session:

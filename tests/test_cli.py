@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 from tests.conftest import DATA, ROOT
 
 INTAKE = [sys.executable, "-m", "intake.cli", "--config", str(ROOT / "settings.toml")]
-CONTRACT = {"channel", "source_id", "received_at", "complainant", "subject", "body", "language",
-            "attachments", "ticket_ref", "auto_submitted", "product", "kind"}
+CONTRACT = {
+    "channel",
+    "source_id",
+    "received_at",
+    "complainant",
+    "subject",
+    "body",
+    "language",
+    "attachments",
+    "ticket_ref",
+    "auto_submitted",
+    "product",
+    "kind",
+}
 
 
 def intake(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*INTAKE, *args], input=stdin, capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+    return subprocess.run(
+        [*INTAKE, *args], input=stdin, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
 
 
 def test_normalize_prints_the_complaint_schema():
@@ -78,9 +92,13 @@ def test_categorize_reports_a_malformed_line_and_goes_on():
 
 def test_a_bad_settings_file_is_named_without_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[smtp]\nprot = 25\n', encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(bad), "status"],
-                            capture_output=True, text=True, timeout=60)
+    bad.write_text("[smtp]\nprot = 25\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "intake.cli", "--config", str(bad), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 78
     assert "smtp.prot: unknown key" in result.stderr and "Traceback" not in result.stderr
 
@@ -92,8 +110,9 @@ def test_injected_junk_is_kept_counted_and_retried(tmp_path):
     run = [sys.executable, "-m", "intake.cli", "--config", str(config)]
 
     def call(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([*run, *args], input=stdin, capture_output=True, timeout=60,
-                              cwd=tmp_path)
+        return subprocess.run(
+            [*run, *args], input=stdin, capture_output=True, timeout=60, cwd=tmp_path
+        )
 
     junk = call("inject", "-", stdin=b"\x00\x01binary junk, not a mail")
     assert junk.returncode == 0  # stored: an MTA must not bounce or retry it
@@ -106,3 +125,62 @@ def test_injected_junk_is_kept_counted_and_retried(tmp_path):
     assert status["delivery"] == {"pending": 1}
     retried = call("retry")
     assert retried.returncode == 0 and b"raw 1: failed NotAnEmail" in retried.stdout
+
+
+def test_injected_mail_keeps_the_time_of_receipt_it_is_given(tmp_path):
+    from tests.system.test_run import write_config
+
+    config = write_config(tmp_path, None)
+    run = [sys.executable, "-m", "intake.cli", "--config", str(config)]
+    mail = (DATA / "system" / "ssl_problem.eml").read_bytes()
+    result = subprocess.run(
+        [*run, "inject", "--mailbox", "ssl", "--received-at", "2026-10-28T18:40:00+03:00", "-"],
+        input=mail,
+        capture_output=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    bad = subprocess.run(
+        [*run, "inject", "--received-at", "yesterday", "-"],
+        input=mail,
+        capture_output=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 65 and b"--received-at" in bad.stderr
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path}/intake.db")
+    with engine.connect() as connection:
+        received, due = connection.execute(text("SELECT received_at, due_at FROM complaints")).one()
+    engine.dispose()
+    assert (str(received)[:19], str(due)[:19]) == ("2026-10-28 15:40:00", "2026-10-29 15:40:00")
+
+
+def test_run_refuses_to_start_without_the_secrets_it_needs(tmp_path):
+    from tests.system.test_run import write_config
+
+    config = write_config(tmp_path, None)
+    text = (
+        config.read_text(encoding="utf-8")
+        .replace(
+            'password_env = "INTAKE_SMTP_PASSWORD"', 'password_env = "TEST_UNSET_SMTP_PASSWORD"'
+        )
+        .replace('host = ""\nport = 25', 'host = "relay.example.org"\nport = 25')
+        .replace('username = ""', 'username = "intake"')
+    )
+    config.write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "TEST_UNSET_SMTP_PASSWORD"}
+    result = subprocess.run(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 78, result.stderr
+    assert "smtp.password_env (TEST_UNSET_SMTP_PASSWORD)" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "state" / "redis.sock").exists()

@@ -88,8 +88,11 @@ GRAPH = {module: imports_of(module) for module in MODULES}
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_a_module_imports_only_the_layers_below_it(module):
     layer = layer_of(module)
-    wrong = sorted(other for other in GRAPH[module]
-                   if layer_of(other) != layer and layer_of(other) not in ALLOWED[layer])
+    wrong = sorted(
+        other
+        for other in GRAPH[module]
+        if layer_of(other) != layer and layer_of(other) not in ALLOWED[layer]
+    )
     assert not wrong, f"{module} ({layer}) imports {wrong}"
 
 
@@ -105,7 +108,7 @@ def test_there_is_no_import_circle():
             if other not in state:
                 visit(other)
             elif state[other] == 1:
-                circles.append(path[path.index(other):] + [other])
+                circles.append(path[path.index(other) :] + [other])
         path.pop()
         state[module] = 2
 

@@ -47,13 +47,16 @@ def test_every_shipped_key_is_commented():
         assert just_above or named, f"settings.toml line {number + 1}: {key} has no comment"
 
 
-@pytest.mark.parametrize(("table", "key", "value", "message"), [
-    ("store", "urll", "x", "store.urll: unknown key"),
-    ("smtp", "port", "25", "smtp.port: expected int, got str"),
-    ("broker", "worker_threads", True, "broker.worker_threads: expected int, got bool"),
-    ("smtp", "security", "ssl", "smtp.security: must be one of"),
-    ("categorize", "min_confidence", "high", "categorize.min_confidence: expected float"),
-])
+@pytest.mark.parametrize(
+    ("table", "key", "value", "message"),
+    [
+        ("store", "urll", "x", "store.urll: unknown key"),
+        ("smtp", "port", "25", "smtp.port: expected int, got str"),
+        ("broker", "worker_threads", True, "broker.worker_threads: expected int, got bool"),
+        ("smtp", "security", "ssl", "smtp.security: must be one of"),
+        ("categorize", "min_confidence", "high", "categorize.min_confidence: expected float"),
+    ],
+)
 def test_a_wrong_key_is_named(table, key, value, message):
     data = shipped()
     data[table][key] = value
@@ -112,3 +115,52 @@ def test_a_missing_or_broken_file_is_a_clear_error(tmp_path):
     broken.write_text("[store\nurl=", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         settings_module.load(broken)
+
+
+def test_a_rule_in_the_settings_is_checked_when_they_load():
+    data = shipped()
+    data["rule"] = [{"name": "broken", "product": "ssl", "patterns": ["(unclosed"]}]
+    with pytest.raises(ConfigError, match="rule 'broken': bad pattern"):
+        settings_module.from_mapping(data)
+    data["rule"] = [{"name": "nowhere", "product": "uydu", "keywords": ["x"]}]
+    with pytest.raises(ConfigError, match="unknown product 'uydu'"):
+        settings_module.from_mapping(data)
+
+
+def test_a_unit_that_is_not_configured_is_a_configuration_error():
+    settings = settings_module.from_mapping(shipped())
+    assert settings.unit_named("ssl_operations").email
+    with pytest.raises(ConfigError, match="no unit 'dissolved'"):
+        settings.unit_named("dissolved")
+
+
+def test_missing_secrets_are_listed_by_setting_for_what_is_enabled(monkeypatch):
+    data = shipped()
+    data["smtp"].update(
+        host="relay.example.org", username="intake", password_env="TEST_SMTP_PASSWORD"
+    )
+    data["telegram"].update(
+        enabled=True, mode="webhook", token_env="TEST_TG_TOKEN", webhook_secret_env="TEST_TG_SECRET"
+    )
+    data["mailbox"][0].update(enabled=True, password_env="TEST_IMAP_PASSWORD")
+    for name in ("TEST_SMTP_PASSWORD", "TEST_TG_TOKEN", "TEST_TG_SECRET", "TEST_IMAP_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    settings = settings_module.from_mapping(data)
+    missing = settings_module.missing_secrets(settings)
+    assert missing == [
+        "smtp.password_env (TEST_SMTP_PASSWORD)",
+        f"mailbox {settings.mailbox[0].name!r} password_env (TEST_IMAP_PASSWORD)",
+        "telegram.token_env (TEST_TG_TOKEN)",
+        "telegram.webhook_secret_env (TEST_TG_SECRET)",
+    ]
+    for name in ("TEST_SMTP_PASSWORD", "TEST_TG_TOKEN", "TEST_TG_SECRET", "TEST_IMAP_PASSWORD"):
+        monkeypatch.setenv(name, "s3cret")
+    assert settings_module.missing_secrets(settings) == []
+    assert settings_module.missing_secrets(settings_module.from_mapping(shipped())) == []
+
+
+def test_x_enabled_without_its_account_id_is_refused():
+    data = shipped()
+    data["twitter"].update(enabled=True, user_id="")
+    with pytest.raises(ConfigError, match="twitter.user_id"):
+        settings_module.from_mapping(data)

@@ -74,7 +74,9 @@ def measure_speed(rows: list[dict], rounds: int = 10) -> float:
 def main() -> None:
     dev = read_examples([DATA_DIR / "categorize-dev.jsonl"])
     synthetic = read_examples([DATA_DIR / "synthetic.jsonl"])
-    report(f"dev sample, {FOLDS}-fold cross-validation (seed {SEED})", cross_validate(dev, synthetic))
+    report(
+        f"dev sample, {FOLDS}-fold cross-validation (seed {SEED})", cross_validate(dev, synthetic)
+    )
     report("fresh hand-written set (never trained on)", score(read_examples([FRESH]), None))
     print(f"speed: {measure_speed(dev):,.0f} messages/s")
 

@@ -22,24 +22,49 @@ CHANNELS = ("email", "webform", "twitter", "telegram", "phone")
 NAMES = ("Ali Vural", "Seda Kara", "Murat Öztürk", "Ebru Şimşek", "İsmail Çakır", "Gizem Uğur")
 
 GREETINGS = ("Merhaba,", "Sayın Yetkili,", "İyi günler,", "Sayın İlgili,", "")
-DURATIONS = ("", "İki gündür bekliyoruz.", "Bir haftadır çözüm yok.",
-             "3 gündür kimse dönüş yapmadı.", "Bu konuda üçüncü kez yazıyorum.")
-ESCALATIONS = ("", "Acilen çözülmesini talep ediyorum.", "Bu durumu kabul etmiyoruz.",
-               "Zararımızı kim karşılayacak?", "Lütfen acil dönüş yapın.", "Çok mağdur olduk.")
-REQUEST_TAILS = ("", "Bilgi verirseniz sevinirim.", "Teşekkürler.",
-                 "Yardımcı olursanız seviniriz.", "Dönüşünüzü rica ederim.")
-SUGGESTION_TAILS = ("", "Teşekkürler.", "Değerlendirmenizi rica ederim.",
-                    "Birçok kullanıcının işine yarayacağını düşünüyorum.")
+DURATIONS = (
+    "",
+    "İki gündür bekliyoruz.",
+    "Bir haftadır çözüm yok.",
+    "3 gündür kimse dönüş yapmadı.",
+    "Bu konuda üçüncü kez yazıyorum.",
+)
+ESCALATIONS = (
+    "",
+    "Acilen çözülmesini talep ediyorum.",
+    "Bu durumu kabul etmiyoruz.",
+    "Zararımızı kim karşılayacak?",
+    "Lütfen acil dönüş yapın.",
+    "Çok mağdur olduk.",
+)
+REQUEST_TAILS = (
+    "",
+    "Bilgi verirseniz sevinirim.",
+    "Teşekkürler.",
+    "Yardımcı olursanız seviniriz.",
+    "Dönüşünüzü rica ederim.",
+)
+SUGGESTION_TAILS = (
+    "",
+    "Teşekkürler.",
+    "Değerlendirmenizi rica ederim.",
+    "Birçok kullanıcının işine yarayacağını düşünüyorum.",
+)
 SUBJECTS = {
     "complaint": ("{topic} sorunu", "{topic} hakkında şikayet", "Acil: {topic}", "{topic}"),
     "request": ("{topic} hakkında bilgi talebi", "{topic}", "Soru: {topic}"),
     "suggestion": ("{topic} için öneri", "Öneri: {topic}", "{topic} hakkında"),
 }
-EN_SUBJECTS = {"complaint": "Problem with {topic}", "request": "Question about {topic}",
-               "suggestion": "Suggestion: {topic}"}
+EN_SUBJECTS = {
+    "complaint": "Problem with {topic}",
+    "request": "Question about {topic}",
+    "suggestion": "Suggestion: {topic}",
+}
 PHONE = {
-    "complaint": ('Müşteri aradı. {topic} ile ilgili "{body}" diyerek şikayetçi oldu. '
-                  "Kayıt açıldı, ilgili birime iletildi."),
+    "complaint": (
+        'Müşteri aradı. {topic} ile ilgili "{body}" diyerek şikayetçi oldu. '
+        "Kayıt açıldı, ilgili birime iletildi."
+    ),
     "request": 'Arayan kişi "{body}" diye sordu. Bilgi verildi, kayıt kapatıldı.',
     "suggestion": 'Müşteri şu öneride bulundu: "{body}" Öneri kaydı oluşturuldu.',
 }
@@ -72,7 +97,7 @@ def compose_turkish(rng, bank, kind, channel) -> tuple[str, str]:
         tag = rng.choice(("", " #öneri" if kind == "suggestion" else " #rezalet", " 🙏"))
         return "", f"@OrnekSM {body}{tag}"
     if channel == "telegram":
-        return "", "merhaba\n" + body.replace(", ", "\n", 1) + (" 🙏" if rng.random() < .3 else "")
+        return "", "merhaba\n" + body.replace(", ", "\n", 1) + (" 🙏" if rng.random() < 0.3 else "")
     subject = rng.choice(SUBJECTS[kind]).format(topic=capitalise(topic))
     name = rng.choice(NAMES)
     body = " ".join(x for x in (body, rng.choice(tail)) if x)
@@ -108,8 +133,16 @@ def synthesize(banks: dict) -> list[dict]:
             kind, channel = pick_kind(rng), rng.choice(CHANNELS)
             compose = compose_english if rng.random() < 0.15 else compose_turkish
             subject, text = restyle(rng, *compose(rng, bank, kind, channel), channel)
-            rows.append({"id": f"s-{product}-{n:03d}", "channel": channel, "subject": subject,
-                         "text": text, "product": product, "kind": kind})
+            rows.append(
+                {
+                    "id": f"s-{product}-{n:03d}",
+                    "channel": channel,
+                    "subject": subject,
+                    "text": text,
+                    "product": product,
+                    "kind": kind,
+                }
+            )
     rng.shuffle(rows)
     return rows
 

@@ -11,11 +11,16 @@ from email.header import Header
 from email.utils import format_datetime
 
 SUBJECTS = [
-    "E-imza kartımın PIN kodu bloke oldu", "Mobil imza aktivasyonu tamamlanmadı",
-    "Mali mühür sertifikası e-Fatura imzalamıyor", "SSL sertifikası doğrulama e-postası gelmedi",
-    "Zaman damgası kontörüm yanlış düşülmüş", "Kart okuyucu sürücüsü yüklenmiyor",
-    "KEP ve e-Yazışma elektronik mühür hatası", "Certificate problem report: key compromise",
-    "Eğitim takvimi hakkında bilgi", "Yazar kasa ÖKC sertifikası yenileme",
+    "E-imza kartımın PIN kodu bloke oldu",
+    "Mobil imza aktivasyonu tamamlanmadı",
+    "Mali mühür sertifikası e-Fatura imzalamıyor",
+    "SSL sertifikası doğrulama e-postası gelmedi",
+    "Zaman damgası kontörüm yanlış düşülmüş",
+    "Kart okuyucu sürücüsü yüklenmiyor",
+    "KEP ve e-Yazışma elektronik mühür hatası",
+    "Certificate problem report: key compromise",
+    "Eğitim takvimi hakkında bilgi",
+    "Yazar kasa ÖKC sertifikası yenileme",
 ]
 PARAGRAPH = (
     "Merhaba, {subject} konusunda daha önce çağrı merkezinizi aradım ancak sorun çözülmedi. "
@@ -24,15 +29,23 @@ PARAGRAPH = (
     "e-Fatura ve e-Defter işlemleri bu yüzden aksıyor, en kısa sürede yardımcı olmanızı rica ederim. "
 )
 # Real mail carries long header blocks: relays, DKIM/ARC signatures, Exchange's own fields.
-RELAY = ("Received: from mail{h}.example.net (mail{h}.example.net [192.0.2.{h}])\r\n"
-         "\tby mx.example.org (Postfix) with ESMTPS id 4Z{n:08X}\r\n"
-         "\tfor <sikayet@example.org>; {date}")
-SIGNATURE = ("DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=s1;\r\n"
-             "\th=from:to:subject:date:message-id:mime-version:content-type;\r\n"
-             "\tbh={b64}=;\r\n\tb={b64}{b64}{b64}\r\n\t {b64}{b64}{b64}==")
+RELAY = (
+    "Received: from mail{h}.example.net (mail{h}.example.net [192.0.2.{h}])\r\n"
+    "\tby mx.example.org (Postfix) with ESMTPS id 4Z{n:08X}\r\n"
+    "\tfor <sikayet@example.org>; {date}"
+)
+SIGNATURE = (
+    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=s1;\r\n"
+    "\th=from:to:subject:date:message-id:mime-version:content-type;\r\n"
+    "\tbh={b64}=;\r\n\tb={b64}{b64}{b64}\r\n\t {b64}{b64}{b64}=="
+)
 EXCHANGE = [
-    "Thread-Topic: {subject}", "Thread-Index: AQHa{n:012X}AAAA==", "Content-Language: tr-TR",
-    "X-MS-Has-Attach: ", "X-MS-TNEF-Correlator: ", "x-ms-publictraffictype: Email",
+    "Thread-Topic: {subject}",
+    "Thread-Index: AQHa{n:012X}AAAA==",
+    "Content-Language: tr-TR",
+    "X-MS-Has-Attach: ",
+    "X-MS-TNEF-Correlator: ",
+    "x-ms-publictraffictype: Email",
     "x-ms-traffictypediagnostic: AM0PR01MB{n:04d}:EE_|DB9PR01MB{n:04d}:EE_",
     "x-ms-office365-filtering-correlation-id: {uuid}",
     "x-microsoft-antispam: BCL:0;ARA:13230040|1800799024|366016|376014|38070700018;",
@@ -62,7 +75,8 @@ def make_mail(n: int, rng: random.Random, size: int = 16_000) -> bytes:
     kind = n % 4
     headers = transport_headers(n, rng, subject, format_datetime(when)) + [
         f"From: {encoded(f'Müşteri {n}')} <musteri{n % 997}@example.com>",
-        "To: sikayet@example.org", f"Subject: {encoded(subject)}",
+        "To: sikayet@example.org",
+        f"Subject: {encoded(subject)}",
         f"Date: {format_datetime(when)}",
         f"Message-ID: <bench-{n}@mail.example.com>",
     ]
@@ -71,25 +85,38 @@ def make_mail(n: int, rng: random.Random, size: int = 16_000) -> bytes:
         headers += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
     elif kind == 1:
         body = text.encode("windows-1254", "replace")
-        headers += ["Content-Type: text/plain; charset=windows-1254",
-                    "Content-Transfer-Encoding: 8bit"]
+        headers += [
+            "Content-Type: text/plain; charset=windows-1254",
+            "Content-Transfer-Encoding: 8bit",
+        ]
     else:
-        html = "<html><body>" + "".join(f"<p>{p}</p>" for p in text.split("\n") if p) + "</body></html>"
+        html = (
+            "<html><body>"
+            + "".join(f"<p>{p}</p>" for p in text.split("\n") if p)
+            + "</body></html>"
+        )
         parts = [("text/plain", text), ("text/html", html)]
         boundary = f"b{n}"
         body = b""
         for ctype, content in parts:
-            body += (f"--{boundary}\r\nContent-Type: {ctype}; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: base64\r\n\r\n").encode()
+            body += (
+                f"--{boundary}\r\nContent-Type: {ctype}; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: base64\r\n\r\n"
+            ).encode()
             body += base64.encodebytes(content.encode("utf-8")[: size // 3]) + b"\r\n"
         if kind == 3:
-            body += (f"--{boundary}\r\nContent-Type: application/pdf; name=\"ek{n}.pdf\"\r\n"
-                     f"Content-Disposition: attachment; filename=\"ek{n}.pdf\"\r\n"
-                     "Content-Transfer-Encoding: base64\r\n\r\n").encode()
+            body += (
+                f'--{boundary}\r\nContent-Type: application/pdf; name="ek{n}.pdf"\r\n'
+                f'Content-Disposition: attachment; filename="ek{n}.pdf"\r\n'
+                "Content-Transfer-Encoding: base64\r\n\r\n"
+            ).encode()
             body += base64.encodebytes(b"%PDF-1.4\n" + rng.randbytes(1500)) + b"\r\n"
         body += f"--{boundary}--\r\n".encode()
-        headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"'
-                       if kind == 2 else f'Content-Type: multipart/mixed; boundary="{boundary}"')
+        headers.append(
+            f'Content-Type: multipart/alternative; boundary="{boundary}"'
+            if kind == 2
+            else f'Content-Type: multipart/mixed; boundary="{boundary}"'
+        )
     return ("\r\n".join(headers) + "\r\n\r\n").encode("utf-8") + body
 
 
@@ -104,8 +131,12 @@ def transport_headers(n: int, rng: random.Random, subject: str, date: str) -> li
     uuid = "%08x-%04x-%04x-%04x-%012x" % tuple(rng.getrandbits(b) for b in (32, 16, 16, 16, 48))
     values = {"n": n, "date": date, "b64": b64, "uuid": uuid, "subject": encoded(subject)}
     relays = [RELAY.format(h=10 + hop, **values) for hop in range(4)]
-    return ["Return-Path: <musteri@example.com>", *relays, SIGNATURE.format(**values),
-            *(line.format(**values) for line in EXCHANGE)]
+    return [
+        "Return-Path: <musteri@example.com>",
+        *relays,
+        SIGNATURE.format(**values),
+        *(line.format(**values) for line in EXCHANGE),
+    ]
 
 
 def corpus(count: int, seed: int = 42) -> list[bytes]:

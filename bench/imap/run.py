@@ -30,8 +30,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--processes", type=int, default=2,
-                        help="[ingest] processes for the second intake run (default 2)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="[ingest] processes for the second intake run (default 2)",
+    )
     parser.add_argument("--phase", choices=["floor", "intake"], help=argparse.SUPPRESS)
     parser.add_argument("--env", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -57,11 +61,20 @@ def orchestrate(count: int, store: str, processes: int) -> int:
         size = sum(map(len, mails)) / len(mails)
         started = time.perf_counter()
         load(server, mails)
-        print(f"loaded {count} mails of {size / 1024:.1f} KB average into Dovecot "
-              f"in {time.perf_counter() - started:.1f} s")
-        env = {"host": server.host, "port": server.imap_port, "user": "bench",
-               "password": server.users["bench"], "redis": redis_url, "work": str(work),
-               "store": store_url(store, work, "a"), "processes": 0}
+        print(
+            f"loaded {count} mails of {size / 1024:.1f} KB average into Dovecot "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        env = {
+            "host": server.host,
+            "port": server.imap_port,
+            "user": "bench",
+            "password": server.users["bench"],
+            "redis": redis_url,
+            "work": str(work),
+            "store": store_url(store, work, "a"),
+            "processes": 0,
+        }
         results = {"floor": run_phase("floor", env), "intake": run_phase("intake", env)}
         if processes > 1:
             load(server, mails)  # the first run moved them all to Processed
@@ -97,7 +110,10 @@ def store_url(kind: str, work: Path, run: str) -> str:
 def run_phase(phase: str, env: dict) -> dict:
     output = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--env", json.dumps(env)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -117,14 +133,16 @@ def floor(env: dict) -> dict:
     client.select_folder("INBOX", readonly=True)
     uids = client.search(["ALL"])
     for start in range(0, len(uids), 500):
-        batch = uids[start:start + 500]
+        batch = uids[start : start + 500]
         for uid, data in client.fetch(batch, ["BODY.PEEK[]"]).items():
             # Parsing means what any poller needs: the subject and the text of the body.
             message = email.message_from_bytes(data[b"BODY[]"], policy=email.policy.default)
             body = message.get_body(preferencelist=("plain", "html"))
             text = body.get_content() if body is not None else ""
-            queue.rpush("bench:floor", json.dumps({"uid": uid, "subject": str(message["Subject"]),
-                                                   "chars": len(text)}))
+            queue.rpush(
+                "bench:floor",
+                json.dumps({"uid": uid, "subject": str(message["Subject"]), "chars": len(text)}),
+            )
     client.logout()
     return {"seconds": time.perf_counter() - started, "messages": len(uids)}
 
@@ -147,10 +165,19 @@ def intake(env: dict) -> dict:
     data["store"]["url"] = env["store"]
     data["broker"]["state_dir"] = str(Path(env["work"]) / "state")
     data["ingest"] = {"processes": env["processes"]}
-    data["mailbox"] = [{"name": "bench", "host": env["host"], "port": env["port"],
-                        "security": "plain", "username": env["user"],
-                        "password_env": "BENCH_IMAP_PASSWORD", "after_ingest": "move",
-                        "fetch_batch": 500, "timeout_seconds": 120}]
+    data["mailbox"] = [
+        {
+            "name": "bench",
+            "host": env["host"],
+            "port": env["port"],
+            "security": "plain",
+            "username": env["user"],
+            "password_env": "BENCH_IMAP_PASSWORD",
+            "after_ingest": "move",
+            "fetch_batch": 500,
+            "timeout_seconds": 120,
+        }
+    ]
     os.environ["BENCH_IMAP_PASSWORD"] = env["password"]
     settings = settings_module.from_mapping(data)
     runtime = runtime_for(settings, broker=make_broker(settings, env["redis"]))
@@ -165,26 +192,37 @@ def intake(env: dict) -> dict:
     workers = [psutil.Process(pid) for pid in (pool._processes if pool else {})]
     worker_rss = max((p.memory_info().rss for p in workers), default=0) / 2**20
     runtime.close()
-    return {"seconds": elapsed, "worker_rss_mb": worker_rss, "messages": report.fetched, "created": report.created,
-            "duplicates": report.duplicates, "failed": report.failed}
+    return {
+        "seconds": elapsed,
+        "worker_rss_mb": worker_rss,
+        "messages": report.fetched,
+        "created": report.created,
+        "duplicates": report.duplicates,
+        "failed": report.failed,
+    }
 
 
 def report(results: dict, count: int) -> None:
     floor_rate = results["floor"]["messages"] / results["floor"]["seconds"]
-    print(f"\n{'':30}{'seconds':>9}{'msg/s':>9}{'× floor':>9}{'peak RSS MB':>13}"
-          f"{'per worker':>12}")
+    print(f"\n{'':30}{'seconds':>9}{'msg/s':>9}{'× floor':>9}{'peak RSS MB':>13}{'per worker':>12}")
     for name, r in results.items():
         rate = r["messages"] / r["seconds"]
         label = "raw floor (no store)" if name == "floor" else name
         workers = f"{r['worker_rss_mb']:>12.0f}" if r.get("worker_rss_mb") else f"{'-':>12}"
-        print(f"{label:30}{r['seconds']:>9.1f}{rate:>9.0f}{rate / floor_rate:>9.2f}"
-              f"{r['peak_rss_mb']:>13.0f}{workers}")
-    print("\ngoal: intake ≥ 2× the floor; django-helpdesk get_email ≈ 24 msg/s on this kind of "
-          "machine (per the issue)")
+        print(
+            f"{label:30}{r['seconds']:>9.1f}{rate:>9.0f}{rate / floor_rate:>9.2f}"
+            f"{r['peak_rss_mb']:>13.0f}{workers}"
+        )
+    print(
+        "\ngoal: intake ≥ 2× the floor; django-helpdesk get_email ≈ 24 msg/s on this kind of "
+        "machine (per the issue)"
+    )
     for name, r in results.items():
         if name != "floor":
-            print(f"{name}: {r['messages']} of {count} stored: {r['created']} handled, "
-                  f"{r['duplicates']} duplicates, {r['failed']} failed")
+            print(
+                f"{name}: {r['messages']} of {count} stored: {r['created']} handled, "
+                f"{r['duplicates']} duplicates, {r['failed']} failed"
+            )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,14 @@ def token_owner(authorization: str | None, settings: Settings) -> str | None:
     return owner
 
 
-def build_raw(body: bytes, operator: str, settings: Settings, *,
-              idempotency_key: str | None = None, now: datetime | None = None) -> RawMessage:
+def build_raw(
+    body: bytes,
+    operator: str,
+    settings: Settings,
+    *,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> RawMessage:
     """The raw entry to store; `MalformedForm` (not JSON) or `InvalidEntry` (field rules)."""
     values = parse_entry(body)
     errors = entry_errors(values)
@@ -89,8 +95,11 @@ def build_raw(body: bytes, operator: str, settings: Settings, *,
         raise InvalidEntry(errors)
     channel = values["channel"].strip()
     return RawMessage(
-        channel=channel, source_id=entry_source_id(channel, values, idempotency_key),
-        received_at=received_at, payload=body, transport={"operator": operator},
+        channel=channel,
+        source_id=entry_source_id(channel, values, idempotency_key),
+        received_at=received_at,
+        payload=body,
+        transport={"operator": operator},
     )
 
 
@@ -101,13 +110,20 @@ def entry_source_id(channel: str, values: dict[str, str], idempotency_key: str |
     return "entry:" + (idempotency_key or uuid.uuid4().hex)
 
 
-def submit_entry(runtime: Runtime, body: bytes, operator: str, *,
-                 idempotency_key: str | None = None) -> Outcome:
+def submit_entry(
+    runtime: Runtime, body: bytes, operator: str, *, idempotency_key: str | None = None
+) -> Outcome:
     """Check, store and process one entry (the CLI's path; the route does the same async)."""
     raw = build_raw(body, operator, runtime.settings, idempotency_key=idempotency_key)
     outcome = pipeline.ingest(runtime, [raw]).outcomes()[0]
-    log.info("%s %s: raw %s %s %s", raw.channel, raw.source_id, outcome.raw_id, outcome.status,
-             outcome.reference or "")
+    log.info(
+        "%s %s: raw %s %s %s",
+        raw.channel,
+        raw.source_id,
+        outcome.raw_id,
+        outcome.status,
+        outcome.reference or "",
+    )
     return outcome
 
 
@@ -123,8 +139,9 @@ async def receive(request: Request, failures: RateLimiter) -> JSONResponse:
         return error(401, "a valid API token is required", **{"WWW-Authenticate": "Bearer"})
     try:
         body = await read_body(request, MAX_ENTRY_BYTES)
-        raw = build_raw(body, operator, runtime.settings,
-                        idempotency_key=request.headers.get("idempotency-key"))
+        raw = build_raw(
+            body, operator, runtime.settings, idempotency_key=request.headers.get("idempotency-key")
+        )
     except BodyTooLarge:
         return error(413, f"body over {MAX_ENTRY_BYTES} bytes")
     except MalformedForm as exc:
@@ -140,16 +157,18 @@ async def receive(request: Request, failures: RateLimiter) -> JSONResponse:
 def answer(outcome: Outcome) -> JSONResponse:
     """201 for a new complaint, 200 for one entered before, 202 when kept for a retry."""
     status = {OutcomeStatus.CREATED: 201, OutcomeStatus.DUPLICATE: 200}.get(outcome.status, 202)
-    return JSONResponse({"reference": outcome.reference, "status": outcome.status},
-                        status_code=status)
+    return JSONResponse(
+        {"reference": outcome.reference, "status": outcome.status}, status_code=status
+    )
 
 
 AUTH_FAILURES_PER_MINUTE = 10  # per client address, against guessing tokens
 
 
 def routes(runtime: Runtime) -> list[Route]:
-    failures = RateLimiter(AUTH_FAILURES_PER_MINUTE, getattr(runtime.broker, "client", None),
-                           name="desk-auth")
+    failures = RateLimiter(
+        AUTH_FAILURES_PER_MINUTE, getattr(runtime.broker, "client", None), name="desk-auth"
+    )
 
     async def endpoint(request: Request) -> JSONResponse:
         return await receive(request, failures)

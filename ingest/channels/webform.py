@@ -83,12 +83,13 @@ def valid_key(key: str) -> bool:
 
 # --- Authentication ---------------------------------------------------------------------------
 
+
 def signature_valid(header: str, body: bytes, key: str | None) -> bool:
     """`sha256=<hex of HMAC-SHA256(key, body)>`, compared in constant time."""
     if not key or not header.startswith(SIGNATURE_PREFIX):
         return False
     expected = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header[len(SIGNATURE_PREFIX):].strip().lower(), expected)
+    return hmac.compare_digest(header[len(SIGNATURE_PREFIX) :].strip().lower(), expected)
 
 
 def token_status(form: Form, config: WebformSettings) -> int | None:
@@ -102,14 +103,20 @@ def token_status(form: Form, config: WebformSettings) -> int | None:
 
 # --- Rate limit -------------------------------------------------------------------------------
 
+
 class RateLimiter:
     """A fixed one-minute window per client address: counted in Redis when there is a broker
     (shared by every process behind the same address), else in this process."""
 
     WINDOW = 60
 
-    def __init__(self, limit: int, redis: Any = None,
-                 seconds: Callable[[], float] | None = None, name: str = "webform") -> None:
+    def __init__(
+        self,
+        limit: int,
+        redis: Any = None,
+        seconds: Callable[[], float] | None = None,
+        name: str = "webform",
+    ) -> None:
         self.limit, self.redis, self.name = limit, redis, name
         self.clock = seconds or (lambda: clock.now().timestamp())  # epoch seconds
         self._local: dict[tuple[str, int], int] = {}
@@ -170,6 +177,7 @@ class RateLimiter:
 
 # --- The route --------------------------------------------------------------------------------
 
+
 class WebformEndpoint:
     """`POST /webhooks/webform`: refuse cheaply, else store raw and answer 202."""
 
@@ -177,15 +185,17 @@ class WebformEndpoint:
         self.runtime = runtime
         self.config = runtime.settings.webform
         broker = runtime.broker
-        self.limiter = RateLimiter(self.config.rate_limit_per_minute,
-                                   getattr(broker, "client", None) if broker else None)
+        self.limiter = RateLimiter(
+            self.config.rate_limit_per_minute, getattr(broker, "client", None) if broker else None
+        )
 
     async def receive(self, request: Request) -> JSONResponse:
         client = request.client.host if request.client else "unknown"
         retry_after = await run_in_threadpool(self.limiter.hit, client)
         if retry_after:
-            return error(429, "too many submissions; try again later",
-                         **{"Retry-After": str(retry_after)})
+            return error(
+                429, "too many submissions; try again later", **{"Retry-After": str(retry_after)}
+            )
         try:
             body = await read_body(request, self.config.max_body_bytes)
         except BodyTooLarge:
@@ -220,8 +230,9 @@ class WebformEndpoint:
             return error(401, f"missing {SIGNATURE_HEADER} header or {TOKEN_FIELD} field")
         return error(403, f"{TOKEN_FIELD} does not match") if status == 403 else None
 
-    async def _accept(self, request: Request, body: bytes, form: Form, content_type: str,
-                      client: str) -> JSONResponse:
+    async def _accept(
+        self, request: Request, body: bytes, form: Form, content_type: str, client: str
+    ) -> JSONResponse:
         """Field rules (skipped for a honeypot: a bot learns nothing), then store and answer."""
         honeypot = bool(self.config.honeypot_field and form.get(self.config.honeypot_field))
         errors = {} if honeypot else form_errors(form)
@@ -231,15 +242,16 @@ class WebformEndpoint:
         if key is not None and not valid_key(key):
             return error(400, f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} printable ASCII characters")
         raw = RawMessage(
-            channel="webform", source_id=idempotency_source_id(key, body),
-            received_at=clock.now(), payload=body,
+            channel="webform",
+            source_id=idempotency_source_id(key, body),
+            received_at=clock.now(),
+            payload=body,
             transport={"content_type": content_type, "client": client},
         )
         outcome = await ingest_safely(self.runtime, raw)
         if outcome is None:
             return error(503, "temporarily unavailable; try again", **{"Retry-After": "30"})
-        return JSONResponse({"reference": outcome.reference, "status": "received"},
-                            status_code=202)
+        return JSONResponse({"reference": outcome.reference, "status": "received"}, status_code=202)
 
 
 async def ingest_safely(runtime: Runtime, raw: RawMessage) -> Outcome | None:
@@ -249,8 +261,14 @@ async def ingest_safely(runtime: Runtime, raw: RawMessage) -> Outcome | None:
     except OperationalError as exc:
         log.error("%s %s: store unreachable: %s", raw.channel, mask(raw.source_id), exc.orig)
         return None
-    log.info("%s %s: raw %s %s %s", raw.channel, mask(raw.source_id), outcome.raw_id,
-             outcome.status, outcome.reference or "")
+    log.info(
+        "%s %s: raw %s %s %s",
+        raw.channel,
+        mask(raw.source_id),
+        outcome.raw_id,
+        outcome.status,
+        outcome.reference or "",
+    )
     return outcome
 
 

@@ -74,12 +74,27 @@ class BundledRedis:
         self._take_lock()
         self.socket.unlink(missing_ok=True)  # left over by an owner that was killed
         command = [
-            redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
-            "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log"),
-            "--daemonize", "no",
+            redis_server_binary(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.folder),
+            "--logfile",
+            str(self.folder / "redis.log"),
+            "--daemonize",
+            "no",
         ]
-        self.process = subprocess.Popen(command, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL
+        )
         self._wait_ready(timeout)
         log.info("bundled Redis %s started on %s", self.process.pid, self.socket)
         return self.url

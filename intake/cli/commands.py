@@ -22,7 +22,7 @@ from store import migrate
 log = logging.getLogger(__name__)
 
 # sysexits.h: what an MTA and a supervisor understand.
-EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_CONFIG = 65, 66, 75, 78
+EX_DATAERR, EX_TEMPFAIL, EX_CONFIG = 65, 75, 78
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,11 +39,13 @@ def inject(args: argparse.Namespace, settings: Settings) -> int:
 
     channel = settings.mailbox_named(args.mailbox).channel if args.mailbox else "email"
     try:
-        received_at = (parse_received_at(args.received_at, settings.clock.timezone)
-                       if args.received_at else None)
+        received_at = (
+            parse_received_at(args.received_at, settings.clock.timezone)
+            if args.received_at
+            else None
+        )
     except ValueError:
-        print(f"intake: --received-at: not an ISO 8601 time: {args.received_at}",
-              file=sys.stderr)
+        print(f"intake: --received-at: not an ISO 8601 time: {args.received_at}", file=sys.stderr)
         return EX_DATAERR
     try:
         rt = open_runtime(settings)
@@ -54,12 +56,15 @@ def inject(args: argparse.Namespace, settings: Settings) -> int:
     for name in args.files:
         payload = read_input(name)
         if len(payload) > settings.limits.max_raw_bytes:
-            print(f"{name}: refused: {len(payload)} bytes is over limits.max_raw_bytes",
-                  file=sys.stderr)
+            print(
+                f"{name}: refused: {len(payload)} bytes is over limits.max_raw_bytes",
+                file=sys.stderr,
+            )
             worst = EX_DATAERR
             continue
-        raw = raw_from_bytes(payload, channel=channel, mailbox=args.mailbox,
-                             received_at=received_at)
+        raw = raw_from_bytes(
+            payload, channel=channel, mailbox=args.mailbox, received_at=received_at
+        )
         outcome = pipeline.ingest(rt, [raw]).outcomes()[0]
         detail = outcome.reference or outcome.error or ""
         print(f"{name}: {outcome.status} raw={outcome.raw_id} {detail}".rstrip())
@@ -74,10 +79,17 @@ def new(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.channels.desk import InvalidEntry, submit_entry
     from ingest.records import OutcomeStatus
 
-    entry = {"channel": args.channel, "name": args.name, "email": args.email,
-             "phone": args.phone, "subject": args.subject, "text": args.text,
-             "product": args.product, "petition_number": args.petition,
-             "received_at": args.received_at}
+    entry = {
+        "channel": args.channel,
+        "name": args.name,
+        "email": args.email,
+        "phone": args.phone,
+        "subject": args.subject,
+        "text": args.text,
+        "product": args.product,
+        "petition_number": args.petition,
+        "received_at": args.received_at,
+    }
     body = json.dumps({k: v for k, v in entry.items() if v}, ensure_ascii=False).encode()
     try:
         rt = open_runtime(settings)
@@ -93,8 +105,11 @@ def new(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         rt.close()
     if outcome.reference is None:
-        print(f"intake: stored as raw {outcome.raw_id}, not yet a complaint: "
-              f"{outcome.error or outcome.status} (see `intake retry`)", file=sys.stderr)
+        print(
+            f"intake: stored as raw {outcome.raw_id}, not yet a complaint: "
+            f"{outcome.error or outcome.status} (see `intake retry`)",
+            file=sys.stderr,
+        )
         return 1
     if outcome.status == OutcomeStatus.DUPLICATE:
         print(f"intake: already entered as {outcome.reference}", file=sys.stderr)
@@ -106,8 +121,10 @@ def db(args: argparse.Namespace, settings: Settings) -> int:
     rt = runtime_for(settings)
     if args.action == "upgrade":
         migrate.upgrade(rt.engine)
-    print(f"schema revision: {migrate.current_revision(rt.engine)} "
-          f"(head {migrate.head_revision(rt.engine)})")
+    print(
+        f"schema revision: {migrate.current_revision(rt.engine)} "
+        f"(head {migrate.head_revision(rt.engine)})"
+    )
     return 0
 
 
@@ -146,8 +163,9 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
     redis = getattr(rt.broker, "client", None)
     if not args.once:
         stop = threading.Event()
-        threads = feed.start([MailboxPoller(rt, box, folder, redis=redis)
-                              for folder in box.all_folders], stop)
+        threads = feed.start(
+            [MailboxPoller(rt, box, folder, redis=redis) for folder in box.all_folders], stop
+        )
         try:
             while any(t.is_alive() for t in threads):
                 threads[0].join(1.0)
@@ -168,10 +186,12 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             finally:
                 poller.close()
-        print(f"{box.name}/{folder}: fetched {report.fetched}, new {report.created}, "
-              f"duplicates {report.duplicates}, failed {report.failed}"
-              + (", resynced after a UIDVALIDITY change" if report.resynced else "")
-              + (f" (skipped: {report.skipped})" if report.skipped else ""))
+        print(
+            f"{box.name}/{folder}: fetched {report.fetched}, new {report.created}, "
+            f"duplicates {report.duplicates}, failed {report.failed}"
+            + (", resynced after a UIDVALIDITY change" if report.resynced else "")
+            + (f" (skipped: {report.skipped})" if report.skipped else "")
+        )
     return worst
 
 
@@ -245,18 +265,31 @@ def categorize(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             try:
                 item = json.loads(line)
-                decision = route(str(item.get("subject") or ""), str(item.get("text") or ""),
-                                 str(item.get("channel") or "email"), settings)
+                decision = route(
+                    str(item.get("subject") or ""),
+                    str(item.get("text") or ""),
+                    str(item.get("channel") or "email"),
+                    settings,
+                )
             except (ValueError, AttributeError) as exc:
                 errors += 1
                 print(json.dumps({"id": None, "line": number, "error": str(exc)}), flush=True)
                 continue
-            print(json.dumps({
-                "id": item.get("id"), "product": decision.product, "kind": decision.kind,
-                "unit": decision.unit, "queue": decision.queue,
-                "confidence": round(decision.confidence, 4), "decided_by": decision.decided_by,
-                "hits": [hit.rule for hit in decision.hits],
-            }, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": item.get("id"),
+                        "product": decision.product,
+                        "kind": decision.kind,
+                        "unit": decision.unit,
+                        "queue": decision.queue,
+                        "confidence": round(decision.confidence, 4),
+                        "decided_by": decision.decided_by,
+                        "hits": [hit.rule for hit in decision.hits],
+                    },
+                    ensure_ascii=False,
+                )
+            )
     return 1 if errors else 0
 
 

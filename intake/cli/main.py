@@ -46,9 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("inject", help="hand raw mail to the pipeline as an MTA would")
     cmd.add_argument("files", nargs="+", help="RFC 5322 files; - reads one mail from stdin")
     cmd.add_argument("--mailbox", help="the [[mailbox]] it arrived in (sets the channel)")
-    cmd.add_argument("--received-at", default="",
-                     help="ISO 8601 time of receipt, for importing old mail with the clocks it "
-                          "had (default: now; no zone: local time)")
+    cmd.add_argument(
+        "--received-at",
+        default="",
+        help="ISO 8601 time of receipt, for importing old mail with the clocks it "
+        "had (default: now; no zone: local time)",
+    )
     cmd.set_defaults(handler=commands.inject)
 
     cmd = sub.add_parser("normalize", help="print the complaint JSON of one mail (no store)")
@@ -56,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--mailbox", help="the [[mailbox]] it arrived in (sets the channel)")
     cmd.set_defaults(handler=commands.normalize)
 
-    cmd = sub.add_parser("categorize", help="JSON Lines {id, channel, subject, text} in, decisions out")
+    cmd = sub.add_parser(
+        "categorize", help="JSON Lines {id, channel, subject, text} in, decisions out"
+    )
     cmd.add_argument("file", nargs="?", help="input file (default: stdin)")
     cmd.set_defaults(handler=commands.categorize)
 
@@ -71,8 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("retry", help="reprocess failed raw items (all, or the ids given)")
     cmd.add_argument("ids", nargs="*", type=int)
     cmd.add_argument("--dead-letters", action="store_true", help="re-enqueue dead letters")
-    cmd.add_argument("--deliveries", action="store_true",
-                     help="send permanently failed deliveries and acknowledgements again")
+    cmd.add_argument(
+        "--deliveries",
+        action="store_true",
+        help="send permanently failed deliveries and acknowledgements again",
+    )
     cmd.set_defaults(handler=repair.retry)
 
     cmd = sub.add_parser("dead-letters", help="list queue messages that failed for good")
@@ -83,10 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--once", action="store_true", help="one cycle, then exit")
     cmd.set_defaults(handler=commands.poll)
 
-    cmd = sub.add_parser("new", help="enter a complaint taken by phone, in person, or from "
-                                     "CİMER/TÜBİMER; prints its reference")
-    cmd.add_argument("--channel", required=True,
-                     choices=["phone", "face_to_face", "cimer", "tubimer"])
+    cmd = sub.add_parser(
+        "new",
+        help="enter a complaint taken by phone, in person, or from "
+        "CİMER/TÜBİMER; prints its reference",
+    )
+    cmd.add_argument(
+        "--channel", required=True, choices=["phone", "face_to_face", "cimer", "tubimer"]
+    )
     cmd.add_argument("--text", required=True, help="the complaint as the complainant put it")
     cmd.add_argument("--name", default="")
     cmd.add_argument("--email", default="", help="acknowledged by e-mail when given")
@@ -94,13 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--subject", default="")
     cmd.add_argument("--product", default="", help="product code, when the caller named one")
     cmd.add_argument("--petition", default="", help="CİMER/TÜBİMER petition number (required)")
-    cmd.add_argument("--received-at", default="",
-                     help="ISO 8601 time it was received (default: now; no zone: local time)")
+    cmd.add_argument(
+        "--received-at",
+        default="",
+        help="ISO 8601 time it was received (default: now; no zone: local time)",
+    )
     cmd.add_argument("--operator", help="who entered it (default: the login name)")
     cmd.set_defaults(handler=commands.new)
 
-    cmd = sub.add_parser("telegram-webhook",
-                         help="register [http] URL of /webhooks/telegram with Telegram")
+    cmd = sub.add_parser(
+        "telegram-webhook", help="register [http] URL of /webhooks/telegram with Telegram"
+    )
     cmd.add_argument("url", nargs="?", help="public https URL ending in /webhooks/telegram")
     cmd.add_argument("--delete", action="store_true", help="remove the webhook (polling mode)")
     cmd.set_defaults(handler=commands.telegram_webhook)
@@ -108,5 +124,3 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("reconcile", help="enqueue everything owed, now")
     cmd.set_defaults(handler=commands.reconcile)
     return parser
-
-

@@ -46,8 +46,9 @@ def retry(args: argparse.Namespace, settings: Settings) -> int:
 def requeue_dead_letters(rt: Runtime) -> int:
     """Mark the unresolved dead letters requeued, unpark their jobs, and enqueue them."""
     with rt.sessions.begin() as session:
-        letters = list(session.scalars(
-            select(DeadLetterRow).where(DeadLetterRow.requeued_at.is_(None))))
+        letters = list(
+            session.scalars(select(DeadLetterRow).where(DeadLetterRow.requeued_at.is_(None)))
+        )
         for letter in letters:
             letter.requeued_at = clock.now()
     reopen(rt, JobState.DEAD)
@@ -62,9 +63,12 @@ def reopen(rt: Runtime, state: JobState) -> int:
             table, column = job.columns.model, job.columns.state
             # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed
             # as returning the base Result for every statement.
-            result = cast(CursorResult[Any], session.execute(
-                update(table).where(column == state).values({column: JobState.PENDING})
-            ))
+            result = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(table).where(column == state).values({column: JobState.PENDING})
+                ),
+            )
             count += result.rowcount
     reconcile(rt, everything=True)
     return count
@@ -80,8 +84,10 @@ def dead_letters(args: argparse.Namespace, settings: Settings) -> int:
         ).all()
     for letter, reference in rows:
         state = "requeued" if letter.requeued_at else "dead"
-        print(f"{letter.id}\t{letter.failed_at:%Y-%m-%d %H:%M}\t{state}\t{letter.queue}\t"
-              f"{letter.actor}\t{reference or '-'}\t{letter.error.splitlines()[-1][:120]}")
+        print(
+            f"{letter.id}\t{letter.failed_at:%Y-%m-%d %H:%M}\t{state}\t{letter.queue}\t"
+            f"{letter.actor}\t{reference or '-'}\t{letter.error.splitlines()[-1][:120]}"
+        )
     if not rows:
         print("no dead letters")
     return 0

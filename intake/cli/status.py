@@ -24,6 +24,7 @@ from store.models import ComplaintRow, DeadLetterRow, PollStatusRow, RawMessageR
 
 def collect(runtime: Runtime) -> dict[str, Any]:
     with runtime.sessions() as session:
+
         def count_by(column: InstrumentedAttribute[Any]) -> dict[str, int]:
             rows = session.execute(select(column, func.count()).group_by(column)).all()
             return {str(key): n for key, n in rows}
@@ -35,7 +36,8 @@ def collect(runtime: Runtime) -> dict[str, Any]:
             "acknowledgement": count_by(ComplaintRow.ack_state),
             "raw_messages": count_by(RawMessageRow.status),
             "dead_letters": session.scalar(
-                select(func.count()).select_from(DeadLetterRow)
+                select(func.count())
+                .select_from(DeadLetterRow)
                 .where(DeadLetterRow.requeued_at.is_(None))
             ),
         }
@@ -49,14 +51,25 @@ def collect(runtime: Runtime) -> dict[str, Any]:
 def mailbox_health(session: Session, runtime: Runtime) -> list[dict[str, Any]]:
     """Per polled folder: last good poll, mail today, failures, and the SSL box warning."""
     settings = runtime.settings
-    midnight = clock.now().astimezone(ZoneInfo(settings.clock.timezone)).replace(
-        hour=0, minute=0, second=0, microsecond=0)
-    today = dict(session.execute(
-        select(RawMessageRow.mailbox, func.count()).where(RawMessageRow.stored_at >= midnight)
-        .group_by(RawMessageRow.mailbox)).all())
-    failed = dict(session.execute(
-        select(RawMessageRow.mailbox, func.count()).where(RawMessageRow.status == RawState.FAILED)
-        .group_by(RawMessageRow.mailbox)).all())
+    midnight = (
+        clock.now()
+        .astimezone(ZoneInfo(settings.clock.timezone))
+        .replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    today = dict(
+        session.execute(
+            select(RawMessageRow.mailbox, func.count())
+            .where(RawMessageRow.stored_at >= midnight)
+            .group_by(RawMessageRow.mailbox)
+        ).all()
+    )
+    failed = dict(
+        session.execute(
+            select(RawMessageRow.mailbox, func.count())
+            .where(RawMessageRow.status == RawState.FAILED)
+            .group_by(RawMessageRow.mailbox)
+        ).all()
+    )
     rows = {(r.mailbox, r.folder): r for r in session.scalars(select(PollStatusRow))}
     stale_after = timedelta(minutes=settings.imap.ssl_stale_minutes)
     health = []
@@ -64,17 +77,30 @@ def mailbox_health(session: Session, runtime: Runtime) -> list[dict[str, Any]]:
         for folder in box.all_folders:
             row = rows.get((box.name, folder))
             last = row.last_success_at if row else None
-            stale = box.enabled and box.channel == "email_ssl" and (
-                last is None or clock.now() - last > stale_after)
-            health.append({
-                "mailbox": box.name, "folder": folder, "channel": box.channel,
-                "enabled": box.enabled, "last_success_at": last.isoformat() if last else None,
-                "messages_today": today.get(box.name, 0), "failed_raw": failed.get(box.name, 0),
-                "consecutive_failures": row.consecutive_failures if row else 0,
-                "last_error": row.last_error if row and row.consecutive_failures else None,
-                "warning": (f"SSL problem box not polled successfully for over "
-                            f"{settings.imap.ssl_stale_minutes} minutes") if stale else None,
-            })
+            stale = (
+                box.enabled
+                and box.channel == "email_ssl"
+                and (last is None or clock.now() - last > stale_after)
+            )
+            health.append(
+                {
+                    "mailbox": box.name,
+                    "folder": folder,
+                    "channel": box.channel,
+                    "enabled": box.enabled,
+                    "last_success_at": last.isoformat() if last else None,
+                    "messages_today": today.get(box.name, 0),
+                    "failed_raw": failed.get(box.name, 0),
+                    "consecutive_failures": row.consecutive_failures if row else 0,
+                    "last_error": row.last_error if row and row.consecutive_failures else None,
+                    "warning": (
+                        f"SSL problem box not polled successfully for over "
+                        f"{settings.imap.ssl_stale_minutes} minutes"
+                    )
+                    if stale
+                    else None,
+                }
+            )
     return health
 
 
@@ -85,12 +111,15 @@ def channel_health(session: Session, runtime: Runtime) -> list[dict[str, Any]]:
     for row in session.scalars(select(PollStatusRow).order_by(PollStatusRow.mailbox)):
         if row.mailbox in boxes:
             continue
-        health.append({
-            "channel": row.channel, "feed": f"{row.mailbox}/{row.folder}",
-            "last_success_at": row.last_success_at.isoformat() if row.last_success_at else None,
-            "consecutive_failures": row.consecutive_failures,
-            "last_error": row.last_error if row.consecutive_failures else None,
-        })
+        health.append(
+            {
+                "channel": row.channel,
+                "feed": f"{row.mailbox}/{row.folder}",
+                "last_success_at": row.last_success_at.isoformat() if row.last_success_at else None,
+                "consecutive_failures": row.consecutive_failures,
+                "last_error": row.last_error if row.consecutive_failures else None,
+            }
+        )
     return health
 
 
@@ -149,7 +178,7 @@ def render(report: dict[str, Any]) -> str:
     for title in ("complaints", "delivery", "acknowledgement", "raw_messages"):
         counts = report[title] or {"-": 0}
         lines.append(f"{title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    failed = report["raw_messages"].get("failed", 0)
+    failed = report["raw_messages"].get(RawState.FAILED, 0)
     lines.append(f"failed raw items: {failed}" + ("  (intake retry)" if failed else ""))
     dead = report["dead_letters"]
     lines.append(f"dead letters: {dead}" + ("  (intake dead-letters)" if dead else ""))

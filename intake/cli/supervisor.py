@@ -86,16 +86,23 @@ class Supervisor:
 
     def _spawn_workers(self) -> subprocess.Popen[bytes]:
         command = [
-            sys.executable, "-m", "dramatiq", "workers",
-            "--processes", str(self.settings.broker.worker_processes),
-            "--threads", str(self.settings.broker.worker_threads),
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "workers",
+            "--processes",
+            str(self.settings.broker.worker_processes),
+            "--threads",
+            str(self.settings.broker.worker_threads),
         ]
-        env = dict(os.environ, INTAKE_BROKER_URL=self.broker_url,
-                   INTAKE_STORE_URL=self.settings.store.url)
+        env = dict(
+            os.environ, INTAKE_BROKER_URL=self.broker_url, INTAKE_STORE_URL=self.settings.store.url
+        )
         if Path(self.settings.source).is_file():
             env["INTAKE_CONFIG"] = str(Path(self.settings.source).resolve())
-        process = subprocess.Popen(command, env=env, preexec_fn=bundled_redis.die_with_parent,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, env=env, preexec_fn=bundled_redis.die_with_parent, stdin=subprocess.DEVNULL
+        )
         log.info("dramatiq workers started (pid %s)", process.pid)
         return process
 
@@ -105,17 +112,26 @@ class Supervisor:
         while not self.stopping.wait(1.0):
             if self.workers is not None and self.workers.poll() is not None:
                 restarts += 1
-                delay = min(60, 2 ** restarts)
-                log.error("dramatiq workers exited (%s); restarting in %ss",
-                          self.workers.returncode, delay)
+                delay = min(60, 2**restarts)
+                log.error(
+                    "dramatiq workers exited (%s); restarting in %ss",
+                    self.workers.returncode,
+                    delay,
+                )
                 if self.stopping.wait(delay):
                     break
                 self.workers = self._spawn_workers()
             if self.http is not None and not self.http.is_alive() and not http_reported:
                 http_reported = True  # e.g. the port is taken; the other channels go on
-                log.error("HTTP server on %s is not running; web form and webhooks are down",
-                          self.settings.http.listen)
-            if self.redis is not None and self.redis.process and self.redis.process.poll() is not None:
+                log.error(
+                    "HTTP server on %s is not running; web form and webhooks are down",
+                    self.settings.http.listen,
+                )
+            if (
+                self.redis is not None
+                and self.redis.process
+                and self.redis.process.poll() is not None
+            ):
                 log.error("bundled Redis died; stopping (the store keeps every complaint)")
                 break
 
@@ -146,15 +162,17 @@ class Supervisor:
 
 def banner(settings: Settings, broker_url: str) -> str:
     units = ", ".join(unit.code for unit in settings.unit)
-    return "\n".join([
-        f"intake is running (settings: {settings.source})",
-        f"  store:  {settings.store.url}",
-        f"  broker: {broker_url}",
-        f"  units:  {units}",
-        f"  polled: {', '.join(b.name for b in settings.mailbox if b.enabled) or 'no mailbox enabled'}",
-        f"  http:   {'http://' + settings.http.listen if settings.http.enabled else 'off'}",
-        f"  mail:   {'SMTP ' + settings.smtp.host if settings.smtp.host else 'written to ' + settings.smtp.outbox_dir}",
-        "Feed it mail from another terminal:  intake inject path/to/mail.eml",
-        "            (SSL problem address):   intake inject --mailbox ssl path/to/mail.eml",
-        "Watch it:  intake status      Stop it:  Ctrl-C",
-    ])
+    return "\n".join(
+        [
+            f"intake is running (settings: {settings.source})",
+            f"  store:  {settings.store.url}",
+            f"  broker: {broker_url}",
+            f"  units:  {units}",
+            f"  polled: {', '.join(b.name for b in settings.mailbox if b.enabled) or 'no mailbox enabled'}",
+            f"  http:   {'http://' + settings.http.listen if settings.http.enabled else 'off'}",
+            f"  mail:   {'SMTP ' + settings.smtp.host if settings.smtp.host else 'written to ' + settings.smtp.outbox_dir}",
+            "Feed it mail from another terminal:  intake inject path/to/mail.eml",
+            "            (SSL problem address):   intake inject --mailbox ssl path/to/mail.eml",
+            "Watch it:  intake status      Stop it:  Ctrl-C",
+        ]
+    )

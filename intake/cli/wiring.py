@@ -28,8 +28,7 @@ def runtime_for(settings: Settings, broker: RedisBroker | None = None) -> Runtim
     registered."""
     channels.load()
     engine = make_engine(settings.store.url)
-    return Runtime(settings=settings, engine=engine, sessions=make_sessions(engine),
-                   broker=broker)
+    return Runtime(settings=settings, engine=engine, sessions=make_sessions(engine), broker=broker)
 
 
 def open_runtime(settings: Settings, *, with_broker: bool = True) -> Runtime:

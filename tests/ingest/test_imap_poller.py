@@ -204,7 +204,8 @@ def test_killed_after_storing_before_the_server_action_loses_and_doubles_nothing
     assert count(rt, RawMessageRow) == 3 and len(dovecot.uids("general")) == 3  # not moved yet
     with rt.sessions() as session:  # the watermark moved in the commit of the raw mail
         assert repo.get_watermark(session, "email", "general/INBOX")["uid"] == max(
-            dovecot.uids("general"))
+            dovecot.uids("general")
+        )
 
     report = poll(rt)  # restarted: the stored mail is finished, nothing fetched twice
     assert (report.fetched, report.created, report.duplicates) == (0, 0, 0)
@@ -420,24 +421,38 @@ def test_intake_poll_once_runs_one_cycle_in_the_foreground(dovecot, tmp_path):
     config = write_config(tmp_path, None)
     text = config.read_text(encoding="utf-8")
     head = text[: text.index("[[mailbox]]")]
-    config.write_text(head + (
-        f'[[mailbox]]\nname = "general"\nchannel = "email"\nhost = "{dovecot.host}"\n'
-        f'port = {dovecot.imap_port}\nsecurity = "plain"\nusername = "general"\n'
-        'password_env = "TEST_IMAP_GENERAL"\nafter_ingest = "move"\nfetch_batch = 2\n'
-    ), encoding="utf-8")
+    config.write_text(
+        head
+        + (
+            f'[[mailbox]]\nname = "general"\nchannel = "email"\nhost = "{dovecot.host}"\n'
+            f'port = {dovecot.imap_port}\nsecurity = "plain"\nusername = "general"\n'
+            'password_env = "TEST_IMAP_GENERAL"\nafter_ingest = "move"\nfetch_batch = 2\n'
+        ),
+        encoding="utf-8",
+    )
     for n in range(5):
         dovecot.append("general", "INBOX", mail(n))
     env = {**os.environ, "TEST_IMAP_GENERAL": dovecot.users["general"]}
     result = subprocess.run(
         [sys.executable, "-m", "intake.cli", "--config", str(config), "poll", "general", "--once"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "general/INBOX: fetched 5, new 5, duplicates 0, failed 0" in result.stdout
     assert "5/5" in result.stderr  # the progress bar of a backlog larger than one batch
     assert dovecot.uids("general") == [] and len(dovecot.uids("general", "Processed")) == 5
     again = subprocess.run(
         [sys.executable, "-m", "intake.cli", "--config", str(config), "poll", "general", "--once"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     assert "fetched 0, new 0" in again.stdout
 
 

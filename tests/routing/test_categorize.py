@@ -27,7 +27,11 @@ def test_ssl_problem_address_always_yields_ssl():
     # Given a mail to the SSL problem address that talks about something else
     result = categorize("Kart okuyucu", "Kart okuyucum bozuldu.", "email_ssl")
     # Then the channel decides (BR 4.9.5: its reports run on a 24 h clock)
-    assert (result.product, result.decided_by, result.confidence) == ("ssl", "channel:email_ssl", 1.0)
+    assert (result.product, result.decided_by, result.confidence) == (
+        "ssl",
+        "channel:email_ssl",
+        1.0,
+    )
 
 
 def test_low_confidence_falls_back_to_genel():
@@ -56,8 +60,10 @@ def test_kind_defaults_to_complaint_without_signals():
     assert categorize("", "E-imza kartım", "twitter").kind == "complaint"
 
 
-@pytest.mark.parametrize("text", ["Eğitimleri İstanbul'da da yapsanız çok iyi olur",
-                                  "Bir önerim var: mobil uygulama eklenmeli"])
+@pytest.mark.parametrize(
+    "text",
+    ["Eğitimleri İstanbul'da da yapsanız çok iyi olur", "Bir önerim var: mobil uygulama eklenmeli"],
+)
 def test_suggestions_are_recognised(text):
     assert categorize("", text, "telegram").kind == "suggestion"
 
@@ -69,8 +75,12 @@ def test_categorisation_is_frozen():
 
 @pytest.mark.parametrize(
     "row",
-    [pytest.param(r, marks=pytest.mark.xfail(reason=KNOWN_MISSES[r["id"]], strict=False))
-     if r["id"] in KNOWN_MISSES else r for r in FRESH],
+    [
+        pytest.param(r, marks=pytest.mark.xfail(reason=KNOWN_MISSES[r["id"]], strict=False))
+        if r["id"] in KNOWN_MISSES
+        else r
+        for r in FRESH
+    ],
     ids=[r["id"] for r in FRESH],
 )
 def test_unseen_messages_get_their_product(row):

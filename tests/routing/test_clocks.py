@@ -17,11 +17,23 @@ def test_ssl_reports_are_due_24_hours_later_even_on_a_holiday():
     assert first_answer_due(received, "email_ssl") == received + timedelta(hours=24)
 
 
-@pytest.mark.parametrize(("received", "due"), [
-    (datetime(2026, 11, 23, 10, 0, tzinfo=IST), datetime(2026, 11, 24, 17, 30, tzinfo=IST)),  # Mon → Tue
-    (datetime(2026, 11, 27, 16, 0, tzinfo=IST), datetime(2026, 11, 30, 17, 30, tzinfo=IST)),  # Fri → Mon
-    (datetime(2026, 10, 28, 9, 0, tzinfo=IST), datetime(2026, 10, 30, 17, 30, tzinfo=IST)),   # 29 Oct is a holiday
-])
+@pytest.mark.parametrize(
+    ("received", "due"),
+    [
+        (
+            datetime(2026, 11, 23, 10, 0, tzinfo=IST),
+            datetime(2026, 11, 24, 17, 30, tzinfo=IST),
+        ),  # Mon → Tue
+        (
+            datetime(2026, 11, 27, 16, 0, tzinfo=IST),
+            datetime(2026, 11, 30, 17, 30, tzinfo=IST),
+        ),  # Fri → Mon
+        (
+            datetime(2026, 10, 28, 9, 0, tzinfo=IST),
+            datetime(2026, 10, 30, 17, 30, tzinfo=IST),
+        ),  # 29 Oct is a holiday
+    ],
+)
 def test_other_complaints_owe_an_answer_within_one_business_day(received, due):
     assert first_answer_due(received, "email") == due
 

@@ -59,6 +59,9 @@ def test_answer_is_what_categorize_returns():
     result = categorize(case["subject"], case["text"], case["channel"])
     answer = MAKER.answer(case)
     assert (result.product, result.kind, result.confidence, result.decided_by) == (
-        answer["product"], answer["kind"], answer["confidence"], answer["decided_by"]
+        answer["product"],
+        answer["kind"],
+        answer["confidence"],
+        answer["decided_by"],
     )
     assert [h.rule for h in result.hits] == [h[0] for h in answer["hits"]]

@@ -19,8 +19,14 @@ TEXTS = [
 ]
 SHIPPED = [pattern for spec in load_default_rules() for pattern in spec.patterns]
 EXTRA = [
-    r"\b(?:yeni|eski) (?:surum|versiyon)\w*", r"(?:ab)+c?", r"x{2,}y", r"(?>ka)rt",
-    r"\bimza(?=m)", r"(?:lar|ler)(?:i|ı)?\b", r"\d{3,}", r"(?:kart|)okuyucu",
+    r"\b(?:yeni|eski) (?:surum|versiyon)\w*",
+    r"(?:ab)+c?",
+    r"x{2,}y",
+    r"(?>ka)rt",
+    r"\bimza(?=m)",
+    r"(?:lar|ler)(?:i|ı)?\b",
+    r"\d{3,}",
+    r"(?:kart|)okuyucu",
 ]
 
 

@@ -108,7 +108,10 @@ def test_features_read_subject_twice_then_text():
     # the model folds subject and text apart now; the features must be those of the
     # former single fold of "subject subject text"
     from routing.model import extract_features
-    from routing.textnorm import tokens
+    from routing.textnorm import fold
+
+    def tokens(text: str) -> list[str]:
+        return re.findall(r"\w+", fold(text))
 
     def former(subject: str, text: str) -> set[str]:
         words = [w for w in tokens(f"{subject} {subject} {text}") if len(w) > 1]

@@ -5,12 +5,13 @@ import pytest
 from intake.errors import ConfigError
 from intake.schema import KINDS, PRODUCTS
 from intake.settings import RuleSpec
-from routing.matcher import match_rules
+from routing.matcher import match_folded
 from routing.rules import load_default_rules, merge_rules, parse_rules
+from routing.textnorm import fold
 
 
 def hits_of(rules, text, subject=""):
-    return {hit.rule: hit for hit in match_rules(rules, subject, text)}
+    return {hit.rule: hit for hit in match_folded(rules, fold(subject), fold(text))}
 
 
 def test_default_rules_cover_every_product_and_kind():
@@ -66,12 +67,19 @@ def test_patterns_search_folded_text_and_subject_counts_double():
 
 
 def test_merge_replaces_by_name_and_appends_new():
-    defaults = (RuleSpec("a", product="nes", keywords=("x",)),
-                RuleSpec("b", product="gem", keywords=("y",)))
-    overrides = (RuleSpec("b", product="okc", keywords=("z",)),
-                 RuleSpec("c", kind="request", keywords=("w",)))
+    defaults = (
+        RuleSpec("a", product="nes", keywords=("x",)),
+        RuleSpec("b", product="gem", keywords=("y",)),
+    )
+    overrides = (
+        RuleSpec("b", product="okc", keywords=("z",)),
+        RuleSpec("c", kind="request", keywords=("w",)),
+    )
     assert [(r.name, r.product or r.kind) for r in merge_rules(defaults, overrides)] == [
-        ("a", "nes"), ("b", "okc"), ("c", "request")]
+        ("a", "nes"),
+        ("b", "okc"),
+        ("c", "request"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -85,8 +93,14 @@ def test_merge_replaces_by_name_and_appends_new():
         '[[rule]]\nname = "x"\nproduct = "nes"\nkeywords = ["a"]\n'
         '[[rule]]\nname = "x"\nproduct = "gem"\nkeywords = ["b"]',
     ],
-    ids=["unknown product", "two targets", "nothing to match", "bad regex", "unknown key",
-         "duplicate name"],
+    ids=[
+        "unknown product",
+        "two targets",
+        "nothing to match",
+        "bad regex",
+        "unknown key",
+        "duplicate name",
+    ],
 )
 def test_parse_rules_refuses_bad_tables(toml):
     with pytest.raises(ConfigError):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from routing.textnorm import fold, repair_mojibake, tokens
+from routing.textnorm import fold, repair_mojibake
 
 TABLE = Path(__file__).resolve().parents[1] / "data" / "categorize" / "fold_cases.jsonl"
 FOLD_CASES = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitlines()]
@@ -23,7 +23,3 @@ def test_keyword_and_message_fold_alike():
 def test_repair_mojibake_restores_letters_before_folding():
     assert repair_mojibake("Ã§alÄ±ÅŸmÄ±yor") == "çalışmıyor"
     assert repair_mojibake("plain ascii") == "plain ascii"
-
-
-def test_tokens_split_folded_words():
-    assert tokens("E-İmza kartım, PIN'i BLOKE!") == ["e", "imza", "kartim", "pin", "i", "bloke"]

@@ -38,8 +38,9 @@ def test_migrations_build_exactly_the_models(store_url):
     engine = make_engine(store_url)
     upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     assert diff == []
     assert current_revision(engine) == head_revision(engine)
     engine.dispose()
@@ -68,15 +69,16 @@ def test_times_come_back_aware_in_utc(sessions):
 
 def test_references_count_per_prefix_and_year(sessions):
     with sessions.begin() as session:
-        refs = [repo.next_reference(session, "CMP", 2026) for _ in range(3)]
-        refs.append(repo.next_reference(session, "CMP", 2027))
+        refs = [repo.reserve_references(session, "CMP", 2026, 1)[0] for _ in range(2)]
+        refs += repo.reserve_references(session, "CMP", 2026, 1)
+        refs += repo.reserve_references(session, "CMP", 2027, 1)
     assert refs == ["CMP-2026-000001", "CMP-2026-000002", "CMP-2026-000003", "CMP-2027-000001"]
 
 
 def test_concurrent_references_are_unique(sessions):
     def take(_: int) -> str:
         with sessions.begin() as session:
-            return repo.next_reference(session, "CMP", 2026)
+            return repo.reserve_references(session, "CMP", 2026, 1)[0]
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         refs = list(pool.map(take, range(40)))
@@ -88,9 +90,19 @@ def _complaint(sessions) -> int:
     with sessions.begin() as session:
         row, _ = repo.save_raw(session, raw())
         complaint = ComplaintRow(
-            reference="CMP-2026-000001", raw_message_id=row.id, channel="email",
-            source_id="a@b", received_at=WHEN, subject="s", body="b", language="tr",
-            product="nes", kind="complaint", unit="u", queue="unit.u", status="assigned",
+            reference="CMP-2026-000001",
+            raw_message_id=row.id,
+            channel="email",
+            source_id="a@b",
+            received_at=WHEN,
+            subject="s",
+            body="b",
+            language="tr",
+            product="nes",
+            kind="complaint",
+            unit="u",
+            queue="unit.u",
+            status="assigned",
             created_at=WHEN,
         )
         session.add(complaint)
@@ -145,8 +157,15 @@ def test_blobs_are_content_addressed(sessions):
 def test_watermarks_round_trip(sessions):
     with sessions.begin() as session:
         assert repo.get_watermark(session, "email", "general/INBOX") is None
-        repo.set_watermark(session, Watermark("email", "general/INBOX", {"uidvalidity": 7, "uid": 41}))
+        repo.set_watermark(
+            session, Watermark("email", "general/INBOX", {"uidvalidity": 7, "uid": 41})
+        )
     with sessions.begin() as session:
-        repo.set_watermark(session, Watermark("email", "general/INBOX", {"uidvalidity": 7, "uid": 42}))
+        repo.set_watermark(
+            session, Watermark("email", "general/INBOX", {"uidvalidity": 7, "uid": 42})
+        )
     with sessions() as session:
-        assert repo.get_watermark(session, "email", "general/INBOX") == {"uidvalidity": 7, "uid": 42}
+        assert repo.get_watermark(session, "email", "general/INBOX") == {
+            "uidvalidity": 7,
+            "uid": 42,
+        }

@@ -57,12 +57,18 @@ def everything(tmp_path, store_url, redis_url, smtp, fakes, make_runtime, monkey
     for name, value in {**ENVIRONMENT, **X_SECRETS, "TEST_TG_TOKEN": TOKEN}.items():
         monkeypatch.setenv(name, value)
     settings = make_settings(
-        tmp_path, store={"url": store_url}, smtp={"host": "127.0.0.1", "port": port},
+        tmp_path,
+        store={"url": store_url},
+        smtp={"host": "127.0.0.1", "port": port},
         http={"listen": f"127.0.0.1:{free_port()}"},
-        telegram={"enabled": True, "token_env": "TEST_TG_TOKEN", "base_url": bot.base_url,
-                  "poll_timeout_seconds": 0, "timeout_seconds": 5.0},
-        twitter={"enabled": True, "user_id": x.desk_id, "api_base": x.base,
-                 "timeout_seconds": 5.0},
+        telegram={
+            "enabled": True,
+            "token_env": "TEST_TG_TOKEN",
+            "base_url": bot.base_url,
+            "poll_timeout_seconds": 0,
+            "timeout_seconds": 5.0,
+        },
+        twitter={"enabled": True, "user_id": x.desk_id, "api_base": x.base, "timeout_seconds": 5.0},
     )
     broker = make_broker(settings, redis_url)
     runtime = make_runtime(settings, broker=broker)
@@ -94,8 +100,9 @@ def test_one_message_on_every_channel_reaches_its_unit_and_is_acknowledged_there
     base = f"http://{runtime.settings.http.listen}"
 
     # e-mail (as an MTA hands it over)
-    mail = pipeline.ingest(runtime, [raw_from_bytes(
-        (DATA / "system" / "legacy_1254.eml").read_bytes())]).outcomes()[0]
+    mail = pipeline.ingest(
+        runtime, [raw_from_bytes((DATA / "system" / "legacy_1254.eml").read_bytes())]
+    ).outcomes()[0]
     # Telegram (polled)
     bot.push(update("private_text"))
     assert poll(runtime) == 1
@@ -103,16 +110,32 @@ def test_one_message_on_every_channel_reaches_its_unit_and_is_acknowledged_there
     x.mentions.append(load_x("mention.json")["tweet"])
     assert MentionsPoller(runtime).run_once().created == 1
     # the web form (signed JSON)
-    form = json.dumps({"name": "Deniz Ak", "email": "deniz@example.com", "subject": "SSL",
-                       "message": "SSL sertifikamın doğrulama e-postası gelmedi.",
-                       "kvkk_consent": True}).encode()
-    answer = httpx.post(f"{base}/webhooks/webform", content=form, headers={
-        "Content-Type": "application/json", "X-Intake-Signature": sign(form)})
+    form = json.dumps(
+        {
+            "name": "Deniz Ak",
+            "email": "deniz@example.com",
+            "subject": "SSL",
+            "message": "SSL sertifikamın doğrulama e-postası gelmedi.",
+            "kvkk_consent": True,
+        }
+    ).encode()
+    answer = httpx.post(
+        f"{base}/webhooks/webform",
+        content=form,
+        headers={"Content-Type": "application/json", "X-Intake-Signature": sign(form)},
+    )
     assert answer.status_code == 202, answer.text
     # the desk API (a call-centre entry)
-    entry = httpx.post(f"{base}/api/entries", headers={"Authorization": f"Bearer {API_TOKEN}"},
-                       json={"channel": "phone", "name": "Murat Er", "email": "murat@example.com",
-                             "text": "Zaman damgası kontörü yanlış düşülmüş, fatura istiyor."})
+    entry = httpx.post(
+        f"{base}/api/entries",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        json={
+            "channel": "phone",
+            "name": "Murat Er",
+            "email": "murat@example.com",
+            "text": "Zaman damgası kontörü yanlış düşülmüş, fatura istiyor.",
+        },
+    )
     assert entry.status_code == 201, entry.text
 
     run_workers_until_idle(runtime)
@@ -125,14 +148,20 @@ def test_one_message_on_every_channel_reaches_its_unit_and_is_acknowledged_there
     assert entry.json()["reference"] == rows["phone"].reference
     units = {u.code: u.email for u in runtime.settings.unit}
     for row in rows.values():
-        tickets = [m for m in inbox.to(units[row.unit]) if m["X-Intake-Ref"] == row.reference
-                   and "ticket" in m["Message-ID"]]
+        tickets = [
+            m
+            for m in inbox.to(units[row.unit])
+            if m["X-Intake-Ref"] == row.reference and "ticket" in m["Message-ID"]
+        ]
         assert len(tickets) == 1, row.channel
         assert (row.delivery_state, row.ack_state) == ("sent", "sent"), row.channel
     # acknowledged on the channel each complainant used
     assert [m["Subject"] for m in inbox.to("sule.sahin@example.com.tr")][0].startswith(
-        f"[#{rows['email'].reference}]")
+        f"[#{rows['email'].reference}]"
+    )
     assert len(inbox.to("deniz@example.com")) == 1 and len(inbox.to("murat@example.com")) == 1
     assert [s for s in bot.sent if rows["telegram"].reference in s["text"]]
     replies = [p for p in x.posted if rows["twitter"].reference in p["text"]]
-    assert len(replies) == 1 and "@" in replies[0]["text"] and "example.com" not in replies[0]["text"]
+    assert (
+        len(replies) == 1 and "@" in replies[0]["text"] and "example.com" not in replies[0]["text"]
+    )

@@ -22,7 +22,9 @@ INTAKE = [sys.executable, "-m", "intake.cli"]
 
 def write_config(tmp_path: Path, smtp_port: int | None) -> Path:
     text = (ROOT / "settings.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///var/intake.db"', f'url = "sqlite:///{tmp_path}/intake.db"')
+    text = text.replace(
+        'url = "sqlite:///var/intake.db"', f'url = "sqlite:///{tmp_path}/intake.db"'
+    )
     text = text.replace('state_dir = "var"', f'state_dir = "{tmp_path}/state"')
     text = text.replace('outbox_dir = "var/outbox"', f'outbox_dir = "{tmp_path}/outbox"')
     text = text.replace("reconcile_every_seconds = 60", "reconcile_every_seconds = 2")
@@ -36,8 +38,12 @@ def write_config(tmp_path: Path, smtp_port: int | None) -> Path:
 
 def start(config: Path, tmp_path: Path) -> subprocess.Popen:
     log = open(tmp_path / "run.log", "wb")
-    process = subprocess.Popen([*INTAKE, "--config", str(config), "run"], stdout=log,
-                               stderr=subprocess.STDOUT, cwd=tmp_path)
+    process = subprocess.Popen(
+        [*INTAKE, "--config", str(config), "run"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         text = (tmp_path / "run.log").read_text(errors="replace")
@@ -71,7 +77,11 @@ def test_run_delivers_injected_mail_and_stops_cleanly_on_sigterm(tmp_path, smtp)
     try:
         injected = subprocess.run(
             [*INTAKE, "--config", str(config), "inject", str(DATA / "system" / "plain_tr.eml")],
-            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
         assert injected.returncode == 0, injected.stderr
         assert "created" in injected.stdout
         deadline = time.monotonic() + 60
@@ -100,8 +110,13 @@ def test_a_second_run_on_the_same_state_folder_is_refused(tmp_path):
     config = write_config(tmp_path, None)
     process = start(config, tmp_path)
     try:
-        second = subprocess.run([*INTAKE, "--config", str(config), "run"], capture_output=True,
-                                text=True, cwd=tmp_path, timeout=60)
+        second = subprocess.run(
+            [*INTAKE, "--config", str(config), "run"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
         assert second.returncode != 0
         assert "another process owns the bundled Redis" in second.stderr
         assert process.poll() is None

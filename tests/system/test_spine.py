@@ -41,7 +41,9 @@ EXPECTED = {
 def system(tmp_path: Path, store_url: str, redis_url: str, smtp, make_runtime):
     inbox, port = smtp
     settings = make_settings(
-        tmp_path, store={"url": store_url}, smtp={"host": "127.0.0.1", "port": port},
+        tmp_path,
+        store={"url": store_url},
+        smtp={"host": "127.0.0.1", "port": port},
         broker={"min_backoff_ms": 100, "max_backoff_ms": 500, "max_retries": 5},
     )
     broker = make_broker(settings, redis_url)
@@ -120,11 +122,14 @@ def test_each_complainant_gets_one_acknowledgement_and_the_auto_reply_none(syste
     run_workers_until_idle(rt)
 
     for name, outcome in first.items():
-        sender = {"plain_tr.eml": "ayse.yilmaz@example.com", "html_only.eml": "mehmet.kaya@example.net",
-                  "legacy_1254.eml": "sule.sahin@example.com.tr",
-                  "with_attachment.eml": "can.demir@example.org.tr",
-                  "auto_reply.eml": "ofis@example.com",
-                  "ssl_problem.eml": "researcher@example.net"}[name]
+        sender = {
+            "plain_tr.eml": "ayse.yilmaz@example.com",
+            "html_only.eml": "mehmet.kaya@example.net",
+            "legacy_1254.eml": "sule.sahin@example.com.tr",
+            "with_attachment.eml": "can.demir@example.org.tr",
+            "auto_reply.eml": "ofis@example.com",
+            "ssl_problem.eml": "researcher@example.net",
+        }[name]
         acks = inbox.to(sender)
         if outcome.status == "auto_submitted":
             assert acks == []
@@ -137,8 +142,11 @@ def test_each_complainant_gets_one_acknowledgement_and_the_auto_reply_none(syste
 
 def ticket_for(inbox, reference: str):
     """The ticket (not the acknowledgement) sent for `reference`."""
-    return next(m for m in inbox.messages
-                if m[1]["X-Intake-Ref"] == reference and "ticket" in m[1]["Message-ID"])[1]
+    return next(
+        m
+        for m in inbox.messages
+        if m[1]["X-Intake-Ref"] == reference and "ticket" in m[1]["Message-ID"]
+    )[1]
 
 
 def test_ticket_carries_the_attachment_and_turkish_text_intact(system):
@@ -192,8 +200,13 @@ def test_a_temporary_smtp_failure_is_retried_and_a_permanent_one_recorded(system
     ssl_row = complaints(rt)["ssl-report-0006@mail.example.net"]
     assert (ssl_row.delivery_state, ssl_row.ack_state) == ("sent", "failed")
     with rt.sessions() as session:
-        kinds = list(session.scalars(
-            select(EventRow.kind).where(EventRow.complaint_id == ssl_row.id).order_by(EventRow.id)))
+        kinds = list(
+            session.scalars(
+                select(EventRow.kind)
+                .where(EventRow.complaint_id == ssl_row.id)
+                .order_by(EventRow.id)
+            )
+        )
     assert "ack_failed" in kinds and "delivered" in kinds
     assert first["ssl_problem.eml"].status == "created"
 
@@ -219,14 +232,22 @@ def test_mail_that_cannot_be_processed_is_kept_failed_and_does_not_block(system)
 # the complaint on the SSL clock either way, as if it had come through that box alone.
 @pytest.mark.parametrize("received", ["2026-03-09T10:00:00+03:00", "2026-03-09T18:00:00+03:00"])
 @pytest.mark.parametrize("order", [("general", "ssl"), ("ssl", "general")])
-def test_the_same_mail_in_two_mailboxes_is_one_complaint_on_the_ssl_clock(system, received,
-                                                                           order):
+def test_the_same_mail_in_two_mailboxes_is_one_complaint_on_the_ssl_clock(system, received, order):
     rt, inbox = system
     payload = (MAILS / "ssl_problem.eml").read_bytes()
     at = datetime.fromisoformat(received)
-    first, second = (ingest_one(rt, raw_from_bytes(
-        payload, channel=rt.settings.mailbox_named(box).channel, mailbox=box,
-        received_at=at + timedelta(minutes=n))) for n, box in enumerate(order))
+    first, second = (
+        ingest_one(
+            rt,
+            raw_from_bytes(
+                payload,
+                channel=rt.settings.mailbox_named(box).channel,
+                mailbox=box,
+                received_at=at + timedelta(minutes=n),
+            ),
+        )
+        for n, box in enumerate(order)
+    )
     assert (first.status, second.status) == ("created", "duplicate")
     assert second.reference == first.reference
     assert count(rt, ComplaintRow) == 1 and count(rt, RawMessageRow) == 2
@@ -242,8 +263,9 @@ def test_a_job_that_keeps_failing_ends_as_a_recorded_dead_letter(system):
     rt, inbox = system
     first = inject_all(rt)
     with rt.sessions.begin() as session:  # a unit removed from the settings: retried, then kept
-        row = session.scalars(select(ComplaintRow).where(
-            ComplaintRow.reference == first["html_only.eml"].reference)).one()
+        row = session.scalars(
+            select(ComplaintRow).where(ComplaintRow.reference == first["html_only.eml"].reference)
+        ).one()
         row.unit = "dissolved_unit"
     run_workers_until_idle(rt)
 
@@ -297,17 +319,24 @@ def test_a_units_reply_to_its_ticket_is_recorded_not_sent_back_to_it(system):
     assert outcome.status == "followup"
     assert len(inbox.messages) == before
     with rt.sessions() as session:
-        kinds = set(session.scalars(select(EventRow.kind).where(
-            EventRow.complaint_id == outcome.complaint_id)))
+        kinds = set(
+            session.scalars(
+                select(EventRow.kind).where(EventRow.complaint_id == outcome.complaint_id)
+            )
+        )
     assert "unit_reply" in kinds
 
 
-def test_automatic_mails_to_one_address_are_capped_per_day(tmp_path, store_url, redis_url, smtp,
-                                                            make_runtime):
+def test_automatic_mails_to_one_address_are_capped_per_day(
+    tmp_path, store_url, redis_url, smtp, make_runtime
+):
     inbox, port = smtp
-    settings = make_settings(tmp_path, store={"url": store_url},
-                             smtp={"host": "127.0.0.1", "port": port},
-                             acknowledge={"max_per_address_per_day": 2})
+    settings = make_settings(
+        tmp_path,
+        store={"url": store_url},
+        smtp={"host": "127.0.0.1", "port": port},
+        acknowledge={"max_per_address_per_day": 2},
+    )
     broker = make_broker(settings, redis_url)
     rt = make_runtime(settings, broker=broker)
     template = (MAILS / "plain_tr.eml").read_bytes()
@@ -336,8 +365,10 @@ def test_one_item_the_database_refuses_does_not_fail_its_batch(system, monkeypat
         return values
 
     monkeypatch.setattr(records, "_complaint_values", poisoned)
-    raws = [raw_from_bytes((MAILS / name).read_bytes())
-            for name in ("plain_tr.eml", "legacy_1254.eml", "html_only.eml")]
+    raws = [
+        raw_from_bytes((MAILS / name).read_bytes())
+        for name in ("plain_tr.eml", "legacy_1254.eml", "html_only.eml")
+    ]
     outcomes = pipeline.ingest(rt, raws).outcomes()
     assert [o.status for o in outcomes] == ["created", "failed", "created"]
     assert [o.reference for o in outcomes if o.reference] == ["CMP-2026-000001", "CMP-2026-000002"]
@@ -350,8 +381,10 @@ def test_a_pool_of_processes_prepares_large_batches_alike(tmp_path, store_url, m
     settings = make_settings(tmp_path, store={"url": store_url}, ingest={"processes": 2})
     rt = make_runtime(settings)
     template = (MAILS / "plain_tr.eml").read_bytes()
-    raws = [raw_from_bytes(template.replace(b"plain-tr-0001@", f"pool-{n}@".encode()))
-            for n in range(20)]
+    raws = [
+        raw_from_bytes(template.replace(b"plain-tr-0001@", f"pool-{n}@".encode()))
+        for n in range(20)
+    ]
     raws.append(raw_from_bytes(b"\x00\x01 junk, not a mail"))
     rt.pool = start_pool(settings)
     assert rt.pool is not None
@@ -375,16 +408,27 @@ def test_a_conversation_within_one_batch_is_one_complaint(tmp_path, store_url, m
     author = {"id": "201", "username": "ayse_k", "name": "Ayşe Kaya"}
 
     def post(tweet_id: str, text: str) -> RawMessage:
-        tweet = {"id": tweet_id, "text": text, "author_id": "201", "conversation_id": "900",
-                 "created_at": "2026-11-22T07:00:00.000Z"}
-        return RawMessage(channel="twitter", source_id=tweet_id,
-                          received_at=datetime(2026, 11, 22, 7, tzinfo=timezone.utc),
-                          payload=json.dumps({"tweet": tweet, "author": author}).encode())
+        tweet = {
+            "id": tweet_id,
+            "text": text,
+            "author_id": "201",
+            "conversation_id": "900",
+            "created_at": "2026-11-22T07:00:00.000Z",
+        }
+        return RawMessage(
+            channel="twitter",
+            source_id=tweet_id,
+            received_at=datetime(2026, 11, 22, 7, tzinfo=timezone.utc),
+            payload=json.dumps({"tweet": tweet, "author": author}).encode(),
+        )
 
-    outcomes = pipeline.ingest(rt, [
-        post("900", "e-imza kartımın PIN kodu bloke oldu"),
-        post("901", "hâlâ yanıt yok, e-Devlet'e giremiyorum"),
-    ]).outcomes()
+    outcomes = pipeline.ingest(
+        rt,
+        [
+            post("900", "e-imza kartımın PIN kodu bloke oldu"),
+            post("901", "hâlâ yanıt yok, e-Devlet'e giremiyorum"),
+        ],
+    ).outcomes()
     assert [o.status for o in outcomes] == ["created", "followup"]
     assert outcomes[1].reference == outcomes[0].reference
     assert count(rt, ComplaintRow) == 1

@@ -116,7 +116,7 @@ class ImapFolder:
     def finish(self, uids: list[int]) -> None:
         """The after-ingest action on stored mail, in batches."""
         for start in range(0, len(uids), ACTION_BATCH):
-            batch = uids[start:start + ACTION_BATCH]
+            batch = uids[start : start + ACTION_BATCH]
             if self.box.after_ingest == "seen":
                 self._connected.add_flags(batch, [b"\\Seen"], silent=True)
             elif self.box.after_ingest == "move":
@@ -167,8 +167,13 @@ def connect(box: MailboxSettings) -> IMAPClient:
     context = ssl.create_default_context(cafile=box.ca_file or None)
     try:
         tls = box.security == "tls"
-        client = IMAPClient(box.host, port=box.port, ssl=tls, ssl_context=context if tls else None,
-                            timeout=box.timeout_seconds)
+        client = IMAPClient(
+            box.host,
+            port=box.port,
+            ssl=tls,
+            ssl_context=context if tls else None,
+            timeout=box.timeout_seconds,
+        )
         client.normalise_times = False  # keep INTERNALDATE's own zone: aware datetimes
         if box.security == "starttls":
             client.starttls(context)
@@ -185,8 +190,9 @@ def login(client: IMAPClient, box: MailboxSettings) -> None:
         else:
             password = secret(box.password_env)
             if password is None:
-                raise ConfigError(f"mailbox {box.name!r}: {box.password_env or 'password_env'} "
-                                  "is not set")
+                raise ConfigError(
+                    f"mailbox {box.name!r}: {box.password_env or 'password_env'} is not set"
+                )
             client.login(box.username, password)
     except LoginError as exc:
         raise TemporaryError(f"login refused: {to_unicode(str(exc))}") from exc
@@ -196,8 +202,13 @@ def access_token(box: MailboxSettings) -> str:
     """A fresh OAuth2 access token: from the command when one is configured, else the env."""
     if box.oauth2_token_command:
         try:
-            result = subprocess.run(shlex.split(box.oauth2_token_command), capture_output=True,
-                                    text=True, timeout=60, check=True)
+            result = subprocess.run(
+                shlex.split(box.oauth2_token_command),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise TemporaryError(f"oauth2_token_command failed: {exc}") from exc
         token = result.stdout.strip()
@@ -206,8 +217,9 @@ def access_token(box: MailboxSettings) -> str:
         return token
     token = secret(box.oauth2_token_env) or ""
     if not token:
-        raise ConfigError(f"mailbox {box.name!r}: {box.oauth2_token_env or 'oauth2_token_env'} "
-                          "is not set")
+        raise ConfigError(
+            f"mailbox {box.name!r}: {box.oauth2_token_env or 'oauth2_token_env'} is not set"
+        )
     return token
 
 

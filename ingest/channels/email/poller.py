@@ -40,16 +40,27 @@ class MailboxPoller(Feed):
     log = log
     expected = (IntakeError, OSError, IMAPClientError)
 
-    def __init__(self, runtime: Runtime, box: MailboxSettings, folder: str, *,
-                 redis: Any = None, progress: Callable[[int, int], None] | None = None,
-                 wait: Callable[[float], Any] | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        box: MailboxSettings,
+        folder: str,
+        *,
+        redis: Any = None,
+        progress: Callable[[int, int], None] | None = None,
+        wait: Callable[[float], Any] | None = None,
+    ) -> None:
         key = f"{box.name}/{folder}"
         imap = runtime.settings.imap
-        super().__init__(runtime, FeedId(f"imap:{key}", box.channel, (box.name, folder),
-                                         (box.channel, key)),
-                         redis=redis, lock_ttl=imap.lock_ttl_seconds,
-                         interval=box.poll_interval_seconds, backoff_max=imap.backoff_max_seconds,
-                         wait=wait)
+        super().__init__(
+            runtime,
+            FeedId(f"imap:{key}", box.channel, (box.name, folder), (box.channel, key)),
+            redis=redis,
+            lock_ttl=imap.lock_ttl_seconds,
+            interval=box.poll_interval_seconds,
+            backoff_max=imap.backoff_max_seconds,
+            wait=wait,
+        )
         self.box, self.folder_name, self.key = box, folder, key
         self.folder = ImapFolder(box, folder)
         self.progress = progress
@@ -65,8 +76,12 @@ class MailboxPoller(Feed):
         if mark is None:
             mark = self._first_run(state)
         elif mark["uidvalidity"] != state.uidvalidity:
-            log.warning("%s: UIDVALIDITY changed %s → %s; resyncing (deduplicated by Message-ID)",
-                        self.key, mark["uidvalidity"], state.uidvalidity)
+            log.warning(
+                "%s: UIDVALIDITY changed %s → %s; resyncing (deduplicated by Message-ID)",
+                self.key,
+                mark["uidvalidity"],
+                state.uidvalidity,
+            )
             mark, resynced = {"uidvalidity": state.uidvalidity, "uid": 0, "retry": {}}, True
         self._finish_leftovers(mark["uid"])
         tally = Tally()
@@ -75,7 +90,7 @@ class MailboxPoller(Feed):
         uids = self.folder.uids_after(mark["uid"], since)
         overlap = len(uids) > self.box.fetch_batch  # a backlog: fetch while processing
         for start in range(0, len(uids), self.box.fetch_batch):
-            batch = uids[start:start + self.box.fetch_batch]
+            batch = uids[start : start + self.box.fetch_batch]
             self.renew_lock()
             stored, raws = self._take(self.folder.fetch(batch), state.uidvalidity, mark, tally)
             mark = {**mark, "uid": batch[-1]}
@@ -96,13 +111,15 @@ class MailboxPoller(Feed):
             mark["uid"] = (state.uidnext or 1) - 1
         elif self.box.first_run == "since":
             mark["since"] = self.box.since
-        log.info("%s: first run (%s), starting after UID %s", self.key, self.box.first_run,
-                 mark["uid"])
+        log.info(
+            "%s: first run (%s), starting after UID %s", self.key, self.box.first_run, mark["uid"]
+        )
         self.save_watermark(mark)
         return mark
 
-    def _take(self, fetched: Iterable[Fetched], uidvalidity: int, mark: dict[str, Any],
-              tally: Tally) -> tuple[list[int], list[RawMessage]]:
+    def _take(
+        self, fetched: Iterable[Fetched], uidvalidity: int, mark: dict[str, Any], tally: Tally
+    ) -> tuple[list[int], list[RawMessage]]:
         """The UIDs and raw mails of a fetched batch; a UID without a body is noted in `mark`
         for another try."""
         uids, raws = [], []
@@ -115,13 +132,19 @@ class MailboxPoller(Feed):
             raws.append(self._raw(item, uidvalidity))
         return uids, raws
 
-    def _store(self, raws: list[RawMessage], mark: dict[str, Any], tally: Tally,
-               overlap: bool = False) -> None:
+    def _store(
+        self, raws: list[RawMessage], mark: dict[str, Any], tally: Tally, overlap: bool = False
+    ) -> None:
         """Store `raws` with the watermark `mark` in one commit, then process them: here, or
-        (`overlap`) in the background while the next batch is fetched, one batch at a time."""
+        (`overlap`) in the background while the next batch is fetched and stored; the batch
+        before is waited for then, so one batch at a time is processed, in order."""
+        ingested = pipeline.ingest(
+            self.runtime,
+            raws,
+            watermark=self.watermark(mark),
+            background=self._background() if overlap else None,
+        )
         self._drain(tally)
-        ingested = pipeline.ingest(self.runtime, raws, watermark=self.watermark(mark),
-                                   background=self._background() if overlap else None)
         if overlap:
             self._processing = ingested
         else:
@@ -141,20 +164,26 @@ class MailboxPoller(Feed):
 
     def _background(self) -> ThreadPoolExecutor:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1,
-                                                thread_name_prefix=f"process:{self.key}")
+            self._executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"process:{self.key}"
+            )
         return self._executor
 
     def _raw(self, item: Fetched, uidvalidity: int) -> RawMessage:
         return raw_from_bytes(
-            item.payload or b"", channel=self.box.channel, mailbox=self.box.name,
+            item.payload or b"",
+            channel=self.box.channel,
+            mailbox=self.box.name,
             received_at=item.internaldate,
-            transport={"mailbox": self.box.name, "folder": self.folder_name,
-                       "uidvalidity": uidvalidity, "uid": item.uid},
+            transport={
+                "mailbox": self.box.name,
+                "folder": self.folder_name,
+                "uidvalidity": uidvalidity,
+                "uid": item.uid,
+            },
         )
 
-    def _retry_failed_fetches(self, mark: dict[str, Any], uidvalidity: int,
-                              tally: Tally) -> None:
+    def _retry_failed_fetches(self, mark: dict[str, Any], uidvalidity: int, tally: Tally) -> None:
         retry = mark.setdefault("retry", {})
         if not retry:
             return
@@ -165,8 +194,9 @@ class MailboxPoller(Feed):
         self._store(raws, mark, tally)
         self.folder.finish(stored)
 
-    def _note_fetch_failure(self, mark: dict[str, Any], uid: int, uidvalidity: int, error: str,
-                            tally: Tally) -> None:
+    def _note_fetch_failure(
+        self, mark: dict[str, Any], uid: int, uidvalidity: int, error: str, tally: Tally
+    ) -> None:
         """Retry a UID that could not be fetched a few times, then record it failed and go on."""
         retry = mark.setdefault("retry", {})
         attempts = retry.get(str(uid), 0) + 1
@@ -176,9 +206,14 @@ class MailboxPoller(Feed):
         retry.pop(str(uid), None)
         tally.failed += 1
         source_id = f"imap:{self.key}:{uidvalidity}:{uid}"
-        raw = RawMessage(channel=self.box.channel, source_id=source_id, payload=b"",
-                         received_at=clock.now(), mailbox=self.box.name,
-                         transport={"folder": self.folder_name, "uid": uid})
+        raw = RawMessage(
+            channel=self.box.channel,
+            source_id=source_id,
+            payload=b"",
+            received_at=clock.now(),
+            mailbox=self.box.name,
+            transport={"folder": self.folder_name, "uid": uid},
+        )
         pipeline.reject(self.runtime, raw, f"fetch failed {attempts} times: {error}")
 
     def _finish_leftovers(self, last_uid: int) -> None:
@@ -186,8 +221,9 @@ class MailboxPoller(Feed):
         criteria = ("UNSEEN",) if self.box.after_ingest == "seen" else ()
         leftovers = self.folder.uids_up_to(last_uid, criteria)
         if leftovers:
-            log.info("%s: finishing %s mails stored before an interruption", self.key,
-                     len(leftovers))
+            log.info(
+                "%s: finishing %s mails stored before an interruption", self.key, len(leftovers)
+            )
             self.folder.finish(leftovers)
 
     # --- between cycles --------------------------------------------------------------------------
@@ -224,5 +260,9 @@ class MailboxPoller(Feed):
 def feeds(runtime: Runtime) -> list[Feed]:
     """One feed per folder of every enabled `[[mailbox]]`."""
     redis = getattr(runtime.broker, "client", None)
-    return [MailboxPoller(runtime, box, folder, redis=redis)
-            for box in runtime.settings.mailbox if box.enabled for folder in box.all_folders]
+    return [
+        MailboxPoller(runtime, box, folder, redis=redis)
+        for box in runtime.settings.mailbox
+        if box.enabled
+        for folder in box.all_folders
+    ]

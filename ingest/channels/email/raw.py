@@ -16,13 +16,21 @@ from intake.schema import RawMessage
 
 
 def raw_from_bytes(
-    payload: bytes, *, channel: str = "email", mailbox: str | None = None,
-    received_at: datetime | None = None, transport: dict[str, Any] | None = None,
+    payload: bytes,
+    *,
+    channel: str = "email",
+    mailbox: str | None = None,
+    received_at: datetime | None = None,
+    transport: dict[str, Any] | None = None,
 ) -> RawMessage:
     """Wrap mail bytes as a `RawMessage` keyed by Message-ID (or a hash of the bytes)."""
     return RawMessage(
-        channel=channel, source_id=source_id_of(payload), payload=payload, mailbox=mailbox,
-        received_at=received_at or clock.now(), transport=transport or {},
+        channel=channel,
+        source_id=source_id_of(payload),
+        payload=payload,
+        mailbox=mailbox,
+        received_at=received_at or clock.now(),
+        transport=transport or {},
     )
 
 

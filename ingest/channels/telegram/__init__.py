@@ -42,16 +42,20 @@ def acknowledge(runtime: Runtime, request: AckRequest) -> str:
     if chat_id is None:
         raise PermanentError("no Telegram chat to answer in")
     try:
-        sent = asyncio.run(_send(runtime.settings.telegram, chat_id,
-                                 ACK.format(reference=request.reference),
-                                 request.transport.get("message_id")))
+        sent = asyncio.run(
+            _send(
+                runtime.settings.telegram,
+                chat_id,
+                ACK.format(reference=request.reference),
+                request.transport.get("message_id"),
+            )
+        )
     except TelegramError as exc:
         raise as_intake_error(exc) from None
     return f"telegram:{chat_id}:{sent.message_id}"
 
 
-async def _send(config: TelegramSettings, chat_id: int, text: str,
-                reply_to: int | None) -> Message:
+async def _send(config: TelegramSettings, chat_id: int, text: str, reply_to: int | None) -> Message:
     # allow_sending_without_reply: a complaint message deleted meanwhile must not stop the ack
     reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
     async with open_bot(config) as bot:
@@ -61,6 +65,7 @@ async def _send(config: TelegramSettings, chat_id: int, text: str,
 def set_webhook(config: TelegramSettings, url: str | None) -> None:
     """Register our webhook URL with Telegram, with the secret it must send back (or, with
     no URL, remove it so that polling works: Telegram answers getUpdates with 409 otherwise)."""
+
     async def call() -> None:
         async with open_bot(config) as bot:
             if url is None:
@@ -69,8 +74,9 @@ def set_webhook(config: TelegramSettings, url: str | None) -> None:
             secret_token = secret(config.webhook_secret_env)
             if not secret_token:
                 raise ConfigError(f"{config.webhook_secret_env or 'webhook_secret_env'} is not set")
-            await bot.set_webhook(url, secret_token=secret_token,
-                                  allowed_updates=["message", "edited_message"])
+            await bot.set_webhook(
+                url, secret_token=secret_token, allowed_updates=["message", "edited_message"]
+            )
 
     try:
         asyncio.run(call())

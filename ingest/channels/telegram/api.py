@@ -28,12 +28,19 @@ class DeskBot(Bot):
     """PTB's `Bot`, with getUpdates answered as the JSON Telegram sent: PTB's objects add
     defaults on the way back to JSON, and the raw item must be what arrived."""
 
-    async def get_raw_updates(self, offset: int | None, timeout: int,
-                              read_timeout: float) -> list[dict[str, Any]]:
+    async def get_raw_updates(
+        self, offset: int | None, timeout: int, read_timeout: float
+    ) -> list[dict[str, Any]]:
         # Bot API getUpdates: an update is confirmed once it is asked for with a higher offset.
-        return await self._post("getUpdates", {
-            "offset": offset, "timeout": timeout, "allowed_updates": list(tg.KINDS),
-        }, read_timeout=read_timeout)
+        return await self._post(
+            "getUpdates",
+            {
+                "offset": offset,
+                "timeout": timeout,
+                "allowed_updates": list(tg.KINDS),
+            },
+            read_timeout=read_timeout,
+        )
 
 
 def file_url(base_url: str) -> str:
@@ -45,8 +52,14 @@ def http(config: TelegramSettings) -> HTTPXRequest:
     """A connection pool whose every request has a timeout (`[telegram] timeout_seconds`)."""
     quiet_transport_logs()
     t = config.timeout_seconds
-    return HTTPXRequest(connection_pool_size=4, read_timeout=t, write_timeout=t,
-                        connect_timeout=t, pool_timeout=t, media_write_timeout=t)
+    return HTTPXRequest(
+        connection_pool_size=4,
+        read_timeout=t,
+        write_timeout=t,
+        connect_timeout=t,
+        pool_timeout=t,
+        media_write_timeout=t,
+    )
 
 
 def quiet_transport_logs() -> None:
@@ -64,8 +77,13 @@ def new_bot(config: TelegramSettings, *requests: HTTPXRequest) -> DeskBot:
         raise ConfigError(f"telegram.token_env: the variable {config.token_env!r} is not set")
     base = (config.base_url or PUBLIC_API).rstrip("/")
     updates_request, request = requests
-    return DeskBot(token, base_url=base, base_file_url=file_url(base), request=request,
-                   get_updates_request=updates_request)
+    return DeskBot(
+        token,
+        base_url=base,
+        base_file_url=file_url(base),
+        request=request,
+        get_updates_request=updates_request,
+    )
 
 
 @asynccontextmanager
@@ -94,4 +112,3 @@ def as_intake_error(exc: TelegramError) -> IntakeError:
     if isinstance(exc, (BadRequest, Forbidden, ChatMigrated)):
         return PermanentError(f"sendMessage: {exc.message}")
     return TemporaryError(f"sendMessage: {type(exc).__name__}: {exc.message}")
-

@@ -48,15 +48,23 @@ class TelegramPoller(Feed):
 
     log = log
 
-    def __init__(self, runtime: Runtime, *, backoff_max: float = BACKOFF_MAX_SECONDS,
-                 redis: Any = None) -> None:
+    def __init__(
+        self, runtime: Runtime, *, backoff_max: float = BACKOFF_MAX_SECONDS, redis: Any = None
+    ) -> None:
         config = runtime.settings.telegram
         # Two getUpdates pollers of one bot make Telegram answer 409: one instance at a time.
-        ttl = max(runtime.settings.imap.lock_ttl_seconds,
-                  2 * (config.poll_timeout_seconds + int(config.timeout_seconds)))
-        super().__init__(runtime, FeedId("telegram:updates", tg.CHANNEL, STATUS_KEY, STATUS_KEY),
-                         redis=redis, lock_ttl=ttl, interval=config.poll_timeout_seconds or 5,
-                         backoff_max=backoff_max)
+        ttl = max(
+            runtime.settings.imap.lock_ttl_seconds,
+            2 * (config.poll_timeout_seconds + int(config.timeout_seconds)),
+        )
+        super().__init__(
+            runtime,
+            FeedId("telegram:updates", tg.CHANNEL, STATUS_KEY, STATUS_KEY),
+            redis=redis,
+            lock_ttl=ttl,
+            interval=config.poll_timeout_seconds or 5,
+            backoff_max=backoff_max,
+        )
         self.config = config
         self._loop: asyncio.Runner | None = None
         self._bot: contextlib.AsyncExitStack | None = None
@@ -73,9 +81,14 @@ class TelegramPoller(Feed):
         await receiver.identify()
         mark = self.load_watermark()
         offset = mark["offset"] + 1 if mark else None
-        updates = await until_stopped(stop, receiver.bot.get_raw_updates(
-            offset, self.config.poll_timeout_seconds,
-            read_timeout=self.config.timeout_seconds + self.config.poll_timeout_seconds))
+        updates = await until_stopped(
+            stop,
+            receiver.bot.get_raw_updates(
+                offset,
+                self.config.poll_timeout_seconds,
+                read_timeout=self.config.timeout_seconds + self.config.poll_timeout_seconds,
+            ),
+        )
         tally = Tally(fetched=len(updates))
         for update in updates:
             outcome = await receiver.receive(update)

@@ -42,6 +42,7 @@ WELCOME = (
 
 # --- which updates are ours -------------------------------------------------------------------
 
+
 def message_for_us(update: dict[str, Any], me: User) -> tuple[str, dict[str, Any]] | None:
     """(kind, message) of an update the desk should read; None for anything else (channel
     posts, service messages, stickers, group talk not addressed to the bot)."""
@@ -56,8 +57,11 @@ def message_for_us(update: dict[str, Any], me: User) -> tuple[str, dict[str, Any
 
 
 def has_content(message: dict[str, Any]) -> bool:
-    return bool(tg.message_text(message).strip() or message.get("photo")
-                or any(isinstance(message.get(k), dict) for k in MEDIA))
+    return bool(
+        tg.message_text(message).strip()
+        or message.get("photo")
+        or any(isinstance(message.get(k), dict) for k in MEDIA)
+    )
 
 
 def addressed_to_us(message: dict[str, Any], me: User) -> bool:
@@ -74,14 +78,17 @@ def addressed_to_us(message: dict[str, Any], me: User) -> bool:
     name = f"@{me.username}".lower()
     for entity, covered in tg.entities_of(message):
         kind, covered = entity.get("type"), covered.lower()
-        if (kind == "mention" and covered == name) or (
-                kind == "bot_command" and covered.endswith(name)) or (
-                kind == "text_mention" and (entity.get("user") or {}).get("id") == me.id):
+        if (
+            (kind == "mention" and covered == name)
+            or (kind == "bot_command" and covered.endswith(name))
+            or (kind == "text_mention" and (entity.get("user") or {}).get("id") == me.id)
+        ):
             return True
     return False
 
 
 # --- files --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FileRef:
@@ -96,27 +103,41 @@ def file_refs(message: dict[str, Any]) -> list[FileRef]:
     refs, number = [], message["message_id"]
     photos = [p for p in message.get("photo") or [] if isinstance(p, dict)]
     if photos:
-        best = max(photos, key=lambda p: (p.get("file_size") or 0,
-                                          (p.get("width") or 0) * (p.get("height") or 0)))
-        refs.append(FileRef(best["file_id"], f"photo_{number}.jpg", "image/jpeg",
-                            best.get("file_size") or 0))
+        best = max(
+            photos,
+            key=lambda p: (p.get("file_size") or 0, (p.get("width") or 0) * (p.get("height") or 0)),
+        )
+        refs.append(
+            FileRef(
+                best["file_id"], f"photo_{number}.jpg", "image/jpeg", best.get("file_size") or 0
+            )
+        )
     for kind in MEDIA:
         item = message.get(kind)
         if isinstance(item, dict):
-            refs.append(FileRef(item["file_id"], item.get("file_name") or f"{kind}_{number}",
-                                item.get("mime_type") or "application/octet-stream",
-                                item.get("file_size") or 0))
+            refs.append(
+                FileRef(
+                    item["file_id"],
+                    item.get("file_name") or f"{kind}_{number}",
+                    item.get("mime_type") or "application/octet-stream",
+                    item.get("file_size") or 0,
+                )
+            )
     return refs
 
 
-async def download_files(bot: DeskBot, message: dict[str, Any],
-                         limits: LimitsSettings) -> list[dict[str, Any]]:
+async def download_files(
+    bot: DeskBot, message: dict[str, Any], limits: LimitsSettings
+) -> list[dict[str, Any]]:
     """The envelope's `files`: each downloaded, or recorded as refused with the reason."""
     files: list[dict[str, Any]] = []
     total = 0
-    for ref in file_refs(message)[:limits.max_attachments]:
-        entry: dict[str, Any] = {"file_id": ref.file_id, "file_name": ref.file_name,
-                                 "mime_type": ref.mime_type}
+    for ref in file_refs(message)[: limits.max_attachments]:
+        entry: dict[str, Any] = {
+            "file_id": ref.file_id,
+            "file_name": ref.file_name,
+            "mime_type": ref.mime_type,
+        }
         refusal = _refusal(ref.file_size, total, limits)
         if refusal is None:
             try:
@@ -151,24 +172,30 @@ async def fetch_file(bot: DeskBot, file_id: str) -> tuple[str, bytes]:
 
 # --- one update in ------------------------------------------------------------------------------
 
-def raw_from_update(update: dict[str, Any], kind: str, message: dict[str, Any],
-                    files: list[dict[str, Any]]) -> RawMessage:
+
+def raw_from_update(
+    update: dict[str, Any], kind: str, message: dict[str, Any], files: list[dict[str, Any]]
+) -> RawMessage:
     chat_id, message_id = tg.message_key(message)
     envelope = {"update": update, "files": files}
     return RawMessage(
-        channel=tg.CHANNEL, source_id=tg.source_id_of(kind, message),
+        channel=tg.CHANNEL,
+        source_id=tg.source_id_of(kind, message),
         received_at=tg.message_time(kind, message),
         payload=json.dumps(envelope, ensure_ascii=False).encode(),
-        transport={"chat_id": chat_id, "message_id": message_id,
-                   "update_id": update["update_id"]},
+        transport={"chat_id": chat_id, "message_id": message_id, "update_id": update["update_id"]},
     )
 
 
 def unreadable(update: dict[str, Any]) -> RawMessage:
     """An update that could not be turned into a raw item, kept as it came to be looked at."""
-    return RawMessage(channel=tg.CHANNEL, source_id=f"update:{update.get('update_id')}",
-                      received_at=clock.now(), transport={"update_id": update.get("update_id")},
-                      payload=json.dumps({"update": update, "files": []}).encode())
+    return RawMessage(
+        channel=tg.CHANNEL,
+        source_id=f"update:{update.get('update_id')}",
+        received_at=clock.now(),
+        transport={"update_id": update.get("update_id")},
+        payload=json.dumps({"update": update, "files": []}).encode(),
+    )
 
 
 class Receiver:
@@ -194,8 +221,12 @@ class Receiver:
             return None
         kind, message = found
         try:
-            raw = raw_from_update(update, kind, message, await download_files(
-                self.bot, message, self.runtime.settings.limits))
+            raw = raw_from_update(
+                update,
+                kind,
+                message,
+                await download_files(self.bot, message, self.runtime.settings.limits),
+            )
         except TelegramError:
             raise
         except Exception as exc:  # a shape we did not foresee: keep it, go on
@@ -203,8 +234,13 @@ class Receiver:
             return await run_in_threadpool(pipeline.reject, self.runtime, unreadable(update), error)
         ingested = await run_in_threadpool(pipeline.ingest, self.runtime, [raw])
         outcome = ingested.outcomes()[0]
-        log.info("update %s: raw %s %s (chat %s)", update["update_id"], outcome.raw_id,
-                 outcome.status, masked(raw.transport["chat_id"]))
+        log.info(
+            "update %s: raw %s %s (chat %s)",
+            update["update_id"],
+            outcome.raw_id,
+            outcome.status,
+            masked(raw.transport["chat_id"]),
+        )
         if outcome.status != OutcomeStatus.DUPLICATE:
             await self.answer_command(message)
         return outcome
@@ -219,4 +255,3 @@ class Receiver:
             await self.bot.send_message(message["chat"]["id"], text)
         except TelegramError as exc:  # the update is stored; the greeting is a courtesy
             log.warning("chat %s: /start answer not sent: %s", masked(message["chat"]["id"]), exc)
-

@@ -30,6 +30,7 @@ MAX_WEBHOOK_BYTES = 2**20
 
 # --- the webhook ----------------------------------------------------------------------------------
 
+
 class Webhook:
     """POST /webhooks/telegram: Telegram pushes one update per request (Bot API setWebhook).
 
@@ -70,8 +71,9 @@ class Webhook:
 
     def _receiver(self) -> Receiver:
         if self.receiver is None:
-            self.receiver = Receiver(self.runtime, new_bot(self.config, http(self.config),
-                                                           http(self.config)))
+            self.receiver = Receiver(
+                self.runtime, new_bot(self.config, http(self.config), http(self.config))
+            )
         return self.receiver
 
 
@@ -111,4 +113,3 @@ def routes(runtime: Runtime) -> list[Route]:
     if not (config.enabled and config.mode == "webhook"):
         return []
     return [Route("/webhooks/telegram", Webhook(runtime).handle, methods=["POST"])]
-

@@ -25,8 +25,10 @@ from intake.errors import PermanentError
 from intake.runtime import Runtime
 from outbound.channels import AckRequest
 
-ACK_TWEET = ("{handle}Başvurunuz {ref} numarasıyla kayda alındı. Ayrıntılar için lütfen DM ile "
-             "yazın. / Registered as {ref}; please continue by DM.")
+ACK_TWEET = (
+    "{handle}Başvurunuz {ref} numarasıyla kayda alındı. Ayrıntılar için lütfen DM ile "
+    "yazın. / Registered as {ref}; please continue by DM."
+)
 ACK_DM = "Başvurunuz {ref} numarasıyla kayda alındı. / Registered as {ref}."
 
 
@@ -50,8 +52,13 @@ def _ack_mention(client: tweepy.Client, request: AckRequest) -> str:
         raise PermanentError("no tweet id to reply to")
     handle = request.complainant.handle or ""
     handle = f"{handle} " if _is_handle(handle) else ""  # only the handle: X needs it
-    answer = call("POST tweets", client.create_tweet, in_reply_to_tweet_id=str(tweet_id),
-                  text=ACK_TWEET.format(handle=handle, ref=request.reference), user_auth=True)
+    answer = call(
+        "POST tweets",
+        client.create_tweet,
+        in_reply_to_tweet_id=str(tweet_id),
+        text=ACK_TWEET.format(handle=handle, ref=request.reference),
+        user_auth=True,
+    )
     return f"x:{_sent_id(answer, 'id')}"
 
 
@@ -59,8 +66,13 @@ def _ack_dm(client: tweepy.Client, request: AckRequest) -> str:
     sender_id = request.transport.get("sender_id")
     if not sender_id:
         raise PermanentError("no DM sender to answer")
-    answer = call("POST dm", client.create_direct_message, participant_id=str(sender_id),
-                  text=ACK_DM.format(ref=request.reference), user_auth=True)
+    answer = call(
+        "POST dm",
+        client.create_direct_message,
+        participant_id=str(sender_id),
+        text=ACK_DM.format(ref=request.reference),
+        user_auth=True,
+    )
     return f"x:dm:{_sent_id(answer, 'dm_event_id')}"
 
 
@@ -73,8 +85,12 @@ def _sent_id(answer: dict[str, Any], key: str) -> str:
 
 def _is_handle(handle: str) -> bool:
     name = handle[1:]
-    return handle.startswith("@") and 0 < len(name) <= 15 and name.replace("_", "a").isalnum() \
+    return (
+        handle.startswith("@")
+        and 0 < len(name) <= 15
+        and name.replace("_", "a").isalnum()
         and name.isascii()
+    )
 
 
 register(ChannelSpec("twitter", acknowledge=acknowledge, feeds=feeds))

@@ -22,6 +22,7 @@ X_HOSTS = ("https://api.twitter.com/", "https://api.x.com/")
 
 # --- errors, named by what the caller does ---------------------------------------------------
 
+
 class RateLimited(TemporaryError):
     def __init__(self, message: str, reset_at: float | None) -> None:
         super().__init__(message)
@@ -54,6 +55,7 @@ class NotConfigured(ConfigError):
 
 # --- the client ------------------------------------------------------------------------------
 
+
 class GatewayAdapter(HTTPAdapter):
     """Sends every X API request with a timeout, to `api_base` instead of X when set."""
 
@@ -61,16 +63,23 @@ class GatewayAdapter(HTTPAdapter):
         super().__init__()
         self.api_base, self.timeout = api_base.rstrip("/") + "/" if api_base else "", timeout
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False,
-             timeout: Any = None, verify: bool | str = True, cert: Any = None,
-             proxies: Any = None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         url = request.url or ""
         for host in X_HOSTS:
             if self.api_base and url.startswith(host):
-                request.url = self.api_base + url[len(host):]
+                request.url = self.api_base + url[len(host) :]
         # tweepy passes no timeout; every socket has its own
-        return super().send(request, stream=stream, timeout=self.timeout, verify=verify,
-                            cert=cert, proxies=proxies)
+        return super().send(
+            request, stream=stream, timeout=self.timeout, verify=verify, cert=cert, proxies=proxies
+        )
 
 
 def make_client(settings: TwitterSettings) -> tweepy.Client:
@@ -81,7 +90,8 @@ def make_client(settings: TwitterSettings) -> tweepy.Client:
         consumer_secret=secret(settings.consumer_secret_env),
         access_token=secret(settings.access_token_env),
         access_token_secret=secret(settings.access_token_secret_env),
-        return_type=dict, wait_on_rate_limit=False,
+        return_type=dict,
+        wait_on_rate_limit=False,
     )
     adapter = GatewayAdapter(settings.api_base, settings.timeout_seconds)
     for host in X_HOSTS:
@@ -93,8 +103,14 @@ def make_client(settings: TwitterSettings) -> tweepy.Client:
 
 def has_user_context(client: tweepy.Client) -> bool:
     """OAuth 1.0a user context is needed for replies and DMs (docs: "Authentication")."""
-    return all((client.consumer_key, client.consumer_secret, client.access_token,
-                client.access_token_secret))
+    return all(
+        (
+            client.consumer_key,
+            client.consumer_secret,
+            client.access_token,
+            client.access_token_secret,
+        )
+    )
 
 
 def call(what: str, method: Callable[..., Any], /, **params: Any) -> dict[str, Any]:

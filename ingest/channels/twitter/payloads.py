@@ -25,18 +25,28 @@ PAGE_SIZE = 100  # the most `max_results` allows on both timelines (docs: "Menti
 MAX_PAGES = 50  # a loop guard: the mentions timeline reaches back 800 posts at most
 MENTION_FIELDS = dict(
     expansions=["author_id", "referenced_tweets.id"],
-    tweet_fields=["created_at", "conversation_id", "in_reply_to_user_id", "referenced_tweets",
-                  "lang", "author_id", "entities", "note_tweet"],
+    tweet_fields=[
+        "created_at",
+        "conversation_id",
+        "in_reply_to_user_id",
+        "referenced_tweets",
+        "lang",
+        "author_id",
+        "entities",
+        "note_tweet",
+    ],
     user_fields=["username", "name"],
 )
 DM_FIELDS = dict(
-    event_types="MessageCreate", expansions=["sender_id"], user_fields=["username", "name"],
-    dm_event_fields=["id", "text", "event_type", "created_at", "sender_id",
-                     "dm_conversation_id"],
+    event_types="MessageCreate",
+    expansions=["sender_id"],
+    user_fields=["username", "name"],
+    dm_event_fields=["id", "text", "event_type", "created_at", "sender_id", "dm_conversation_id"],
 )
 
 
 # --- pages of the documented JSON ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Page:
@@ -47,16 +57,22 @@ class Page:
 
 def read_page(what: str, answer: dict[str, Any]) -> Page:
     """`data`, `includes.users` and `meta.next_token` of a list response, shape-checked."""
-    data, includes, meta = (answer.get("data", []), answer.get("includes", {}),
-                            answer.get("meta", {}))
+    data, includes, meta = (
+        answer.get("data", []),
+        answer.get("includes", {}),
+        answer.get("meta", {}),
+    )
     if not (isinstance(data, list) and isinstance(includes, dict) and isinstance(meta, dict)):
         raise BadResponse(f"{what}: response is not the documented data/includes/meta shape")
     users = includes.get("users", [])
     if not isinstance(users, list):
         raise BadResponse(f"{what}: includes.users is not a list")
     token = meta.get("next_token")
-    return Page(data, {str(u["id"]): u for u in users if isinstance(u, dict) and "id" in u},
-                str(token) if token else None)
+    return Page(
+        data,
+        {str(u["id"]): u for u in users if isinstance(u, dict) and "id" in u},
+        str(token) if token else None,
+    )
 
 
 def pages(what: str, fetch: Callable[..., dict[str, Any]], **params: Any) -> Iterator[Page]:
@@ -104,6 +120,7 @@ def batches(raws: list[RawMessage]) -> Iterator[list[RawMessage]]:
 
 # --- raw messages as stored ------------------------------------------------------------------
 
+
 def _has_id(item: Any) -> bool:
     return isinstance(item, dict) and snowflake(item.get("id")) >= 0
 
@@ -117,10 +134,16 @@ def tweet_raw(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> RawMes
     author_id = str(tweet.get("author_id") or "")
     payload = {"tweet": tweet, "author": users.get(author_id) or {"id": author_id}}
     return RawMessage(
-        channel="twitter", source_id=str(tweet["id"]),
-        received_at=_aware(parse_time(tweet.get("created_at"))), payload=_json(payload),
-        transport={"tweet_id": str(tweet["id"]), "kind": "mention", "sender_id": author_id,
-                   "conversation_id": str(tweet.get("conversation_id") or tweet["id"])},
+        channel="twitter",
+        source_id=str(tweet["id"]),
+        received_at=_aware(parse_time(tweet.get("created_at"))),
+        payload=_json(payload),
+        transport={
+            "tweet_id": str(tweet["id"]),
+            "kind": "mention",
+            "sender_id": author_id,
+            "conversation_id": str(tweet.get("conversation_id") or tweet["id"]),
+        },
     )
 
 
@@ -129,10 +152,16 @@ def dm_raw(event: dict[str, Any], users: dict[str, dict[str, Any]]) -> RawMessag
     sender_id = str(event.get("sender_id") or "")
     payload = {"dm_event": event, "sender": users.get(sender_id) or {"id": sender_id}}
     return RawMessage(
-        channel="twitter", source_id=f"dm:{event['id']}",
-        received_at=_aware(parse_time(event.get("created_at"))), payload=_json(payload),
-        transport={"tweet_id": None, "kind": "dm", "sender_id": sender_id,
-                   "conversation_id": str(event.get("dm_conversation_id") or "")},
+        channel="twitter",
+        source_id=f"dm:{event['id']}",
+        received_at=_aware(parse_time(event.get("created_at"))),
+        payload=_json(payload),
+        transport={
+            "tweet_id": None,
+            "kind": "dm",
+            "sender_id": sender_id,
+            "conversation_id": str(event.get("dm_conversation_id") or ""),
+        },
     )
 
 

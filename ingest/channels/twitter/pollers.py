@@ -59,15 +59,27 @@ class Poller(Feed):
     log = log
     feed = ""  # the PollStatusRow folder and watermark key: "mentions" | "dms"
 
-    def __init__(self, runtime: Runtime, client: tweepy.Client | None = None, *,
-                 redis: Any = None, wait: Callable[[float], Any] | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        client: tweepy.Client | None = None,
+        *,
+        redis: Any = None,
+        wait: Callable[[float], Any] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         settings = runtime.settings.twitter
         ttl = max(runtime.settings.imap.lock_ttl_seconds, 3 * settings.poll_interval_seconds)
-        super().__init__(runtime, FeedId(f"x/{self.feed}", "twitter", ("twitter", self.feed),
-                                         ("twitter", self.feed)),
-                         redis=redis, lock_ttl=ttl, interval=settings.poll_interval_seconds,
-                         backoff_max=BACKOFF_MAX, wait=wait, rng=rng)
+        super().__init__(
+            runtime,
+            FeedId(f"x/{self.feed}", "twitter", ("twitter", self.feed), ("twitter", self.feed)),
+            redis=redis,
+            lock_ttl=ttl,
+            interval=settings.poll_interval_seconds,
+            backoff_max=BACKOFF_MAX,
+            wait=wait,
+            rng=rng,
+        )
         self.settings = settings
         self.client = client or make_client(settings)
 
@@ -94,9 +106,13 @@ class Poller(Feed):
     def _reject(self, item: Any, what: str) -> None:
         """An item without a usable id: kept raw and recorded failed, never a crash."""
         body = json.dumps(item, ensure_ascii=False, default=str).encode()
-        raw = RawMessage(channel="twitter", source_id=f"malformed:{_digest(body)}",
-                         received_at=clock.now(), payload=body,
-                         transport={"kind": self.feed})
+        raw = RawMessage(
+            channel="twitter",
+            source_id=f"malformed:{_digest(body)}",
+            received_at=clock.now(),
+            payload=body,
+            transport={"kind": self.feed},
+        )
         pipeline.reject(self.runtime, raw, f"{what} without a usable id in the X API answer")
 
 
@@ -111,9 +127,14 @@ class MentionsPoller(Poller):
         since_id = (self.load_watermark() or {}).get("since_id")
         tweets: list[Any] = []
         users: dict[str, dict[str, Any]] = {}
-        for page in pages("GET mentions", self.client.get_users_mentions,
-                          id=self.settings.user_id, since_id=since_id,
-                          max_results=PAGE_SIZE, **MENTION_FIELDS):
+        for page in pages(
+            "GET mentions",
+            self.client.get_users_mentions,
+            id=self.settings.user_id,
+            since_id=since_id,
+            max_results=PAGE_SIZE,
+            **MENTION_FIELDS,
+        ):
             tweets += page.items
             users.update(page.users)
         good = sorted((t for t in tweets if _has_id(t)), key=lambda t: snowflake(t["id"]))
@@ -141,8 +162,13 @@ class DirectMessagesPoller(Poller):
         last = snowflake((self.load_watermark() or {}).get("last_event_id", 0))
         events: list[Any] = []
         users: dict[str, dict[str, Any]] = {}
-        for page in pages("GET dm_events", self.client.get_direct_message_events,
-                          max_results=PAGE_SIZE, user_auth=True, **DM_FIELDS):
+        for page in pages(
+            "GET dm_events",
+            self.client.get_direct_message_events,
+            max_results=PAGE_SIZE,
+            user_auth=True,
+            **DM_FIELDS,
+        ):
             events += [e for e in page.items if not _has_id(e) or snowflake(e["id"]) > last]
             users.update(page.users)
             if any(_has_id(e) and snowflake(e["id"]) <= last for e in page.items):

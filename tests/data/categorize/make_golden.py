@@ -60,12 +60,14 @@ def long_cases(rows: list[dict], rng: random.Random, count: int) -> list[dict]:
         while sum(len(p) + 2 for p in parts) < target:
             parts.append(rng.choice(rows)["text"])
         first = rng.choice(rows)
-        cases.append({
-            "case": f"long{n:02d}",
-            "subject": first["subject"] or first["text"][:60],
-            "text": "\n\n".join(parts),
-            "channel": rng.choice(CHANNELS),
-        })
+        cases.append(
+            {
+                "case": f"long{n:02d}",
+                "subject": first["subject"] or first["text"][:60],
+                "text": "\n\n".join(parts),
+                "channel": rng.choice(CHANNELS),
+            }
+        )
     return cases
 
 
@@ -82,12 +84,14 @@ def variant_cases(rows: list[dict], rng: random.Random, count: int) -> list[dict
     for n in range(count):
         row = rng.choice(rows)
         name, change = variants[n % len(variants)]
-        cases.append({
-            "case": f"{name}{n:03d}-{row['id']}",
-            "subject": change(row["subject"]),
-            "text": change(row["text"]),
-            "channel": row["channel"],
-        })
+        cases.append(
+            {
+                "case": f"{name}{n:03d}-{row['id']}",
+                "subject": change(row["subject"]),
+                "text": change(row["text"]),
+                "channel": row["channel"],
+            }
+        )
     return cases
 
 
@@ -103,8 +107,11 @@ def golden_cases() -> list[dict]:
     cases += variant_cases(rows, rng, 150)
     long_caps = long_cases(rows, rng, 10)
     for case in long_caps:
-        case.update(case=case["case"] + "-caps-moji", subject=case["subject"].upper(),
-                    text=garble(case["text"].upper(), "utf-8", "cp1254"))
+        case.update(
+            case=case["case"] + "-caps-moji",
+            subject=case["subject"].upper(),
+            text=garble(case["text"].upper(), "utf-8", "cp1254"),
+        )
     return cases + long_caps
 
 

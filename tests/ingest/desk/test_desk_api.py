@@ -13,14 +13,23 @@ from tests.conftest import TEST_NOW
 from tests.ingest.webform.site import API_TOKEN
 
 PATH = "/api/entries"
-CALL = {"channel": "phone", "name": "Hasan Demir", "email": "hasan.demir@example.com",
-        "phone": "0312 555 12 34", "subject": "E-imza yenileme",
-        "text": "Nitelikli elektronik sertifikamın süresi doldu, yenileme başvurum ilerlemiyor.",
-        "product": "nes"}
-PETITION = {"channel": "cimer", "petition_number": "2026-104857", "name": "Elif Şahin",
-            "email": "elif.sahin@example.com",
-            "text": "Mali mühür başvurum iki haftadır sonuçlanmadı.",
-            "received_at": "2026-03-02T10:15:00+03:00"}
+CALL = {
+    "channel": "phone",
+    "name": "Hasan Demir",
+    "email": "hasan.demir@example.com",
+    "phone": "0312 555 12 34",
+    "subject": "E-imza yenileme",
+    "text": "Nitelikli elektronik sertifikamın süresi doldu, yenileme başvurum ilerlemiyor.",
+    "product": "nes",
+}
+PETITION = {
+    "channel": "cimer",
+    "petition_number": "2026-104857",
+    "name": "Elif Şahin",
+    "email": "elif.sahin@example.com",
+    "text": "Mali mühür başvurum iki haftadır sonuçlanmadı.",
+    "received_at": "2026-03-02T10:15:00+03:00",
+}
 
 
 def post(site, entry: dict, token: str | None = API_TOKEN, **headers: str):
@@ -36,15 +45,21 @@ def test_phone_entry_is_a_routed_complaint_owed_an_email_acknowledgement(start_s
     assert response.status_code == 201, response.text
     complaint = site.complaint(response.json()["reference"])
     assert (complaint.channel, complaint.product, complaint.unit) == (
-        "phone", "nes", "certificate_operations")
+        "phone",
+        "nes",
+        "certificate_operations",
+    )
     assert complaint.complainant_email == "hasan.demir@example.com"
     assert complaint.ack_state == "pending" and complaint.ack_enqueued_at is not None
     [raw] = site.raws()
     assert raw.transport == {"operator": "call_centre"}
     assert raw.source_id.startswith("entry:")
     with site.runtime.sessions() as session:
-        received = session.scalars(select(EventRow).where(
-            EventRow.complaint_id == complaint.id, EventRow.kind == "received")).one()
+        received = session.scalars(
+            select(EventRow).where(
+                EventRow.complaint_id == complaint.id, EventRow.kind == "received"
+            )
+        ).one()
     assert "entered by call_centre" in received.detail["notes"]
 
 
@@ -55,8 +70,9 @@ def test_entry_without_an_address_owes_no_acknowledgement(site):
     assert site.complaint(response.json()["reference"]).ack_state == "no_address"
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Bearer",
-                                           f"Basic {API_TOKEN}"])
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer not-a-token", "Bearer", f"Basic {API_TOKEN}"]
+)
 def test_without_the_right_token_it_is_401_and_nothing_is_stored(site, authorization):
     headers = {"Authorization": authorization} if authorization else {}
     response = post(site, CALL, token=None, **headers)
@@ -99,16 +115,18 @@ def test_phone_entry_sent_twice_with_its_idempotency_key_is_one_complaint(site):
     assert [raw.source_id for raw in site.raws()] == ["entry:call-7781"]
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"channel": "fax"}, "channel"),
-    ({"text": ""}, "text"),
-    ({"email": "hasan@"}, "email"),
-    ({"product": "uydu"}, "product"),
-    ({"channel": "cimer"}, "petition_number"),
-    ({"received_at": "dün öğleden sonra"}, "received_at"),
-    ({"received_at": (TEST_NOW + timedelta(days=1)).isoformat()},
-     "received_at"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"channel": "fax"}, "channel"),
+        ({"text": ""}, "text"),
+        ({"email": "hasan@"}, "email"),
+        ({"product": "uydu"}, "product"),
+        ({"channel": "cimer"}, "petition_number"),
+        ({"received_at": "dün öğleden sonra"}, "received_at"),
+        ({"received_at": (TEST_NOW + timedelta(days=1)).isoformat()}, "received_at"),
+    ],
+)
 def test_invalid_entries_are_422_with_the_field_errors(site, change, field):
     response = post(site, {**CALL, **change})
 
@@ -118,8 +136,11 @@ def test_invalid_entries_are_422_with_the_field_errors(site, change, field):
 
 
 def test_a_body_that_is_not_json_is_400(site):
-    response = site.http.post(PATH, content=b"text=merhaba", headers={
-        "Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"})
+    response = site.http.post(
+        PATH,
+        content=b"text=merhaba",
+        headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
+    )
 
     assert response.status_code == 400
     assert "JSON" in response.json()["error"]

@@ -22,7 +22,9 @@ REFERENCE = re.compile(r"CMP-\d{4}-\d{6}")
 def write_config(tmp_path: Path) -> Path:
     """The shipped settings with this test's store and state folders."""
     text = (ROOT / "settings.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///var/intake.db"', f'url = "sqlite:///{tmp_path}/intake.db"')
+    text = text.replace(
+        'url = "sqlite:///var/intake.db"', f'url = "sqlite:///{tmp_path}/intake.db"'
+    )
     text = text.replace('state_dir = "var"', f'state_dir = "{tmp_path}/state"')
     text = text.replace('outbox_dir = "var/outbox"', f'outbox_dir = "{tmp_path}/outbox"')
     path = tmp_path / "settings.toml"
@@ -32,8 +34,14 @@ def write_config(tmp_path: Path) -> Path:
 
 def intake_new(tmp_path: Path, redis_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "INTAKE_BROKER_URL": redis_url}
-    return subprocess.run([*INTAKE, "--config", str(write_config(tmp_path)), "new", *args],
-                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    return subprocess.run(
+        [*INTAKE, "--config", str(write_config(tmp_path)), "new", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
 
 
 def complaints(tmp_path: Path) -> list[ComplaintRow]:
@@ -46,17 +54,36 @@ def complaints(tmp_path: Path) -> list[ComplaintRow]:
 
 
 def test_phone_entry_prints_its_reference_and_is_stored(tmp_path, redis_url):
-    done = intake_new(tmp_path, redis_url, "--channel", "phone", "--name", "Zeynep Arslan",
-                      "--email", "zeynep@example.com", "--phone", "0505 111 22 33",
-                      "--subject", "SSL sertifikası", "--product", "ssl", "--operator", "agent7",
-                      "--text", "SSL sertifikamın kurulumunda ara sertifika hatası alıyorum.")
+    done = intake_new(
+        tmp_path,
+        redis_url,
+        "--channel",
+        "phone",
+        "--name",
+        "Zeynep Arslan",
+        "--email",
+        "zeynep@example.com",
+        "--phone",
+        "0505 111 22 33",
+        "--subject",
+        "SSL sertifikası",
+        "--product",
+        "ssl",
+        "--operator",
+        "agent7",
+        "--text",
+        "SSL sertifikamın kurulumunda ara sertifika hatası alıyorum.",
+    )
 
     assert done.returncode == 0, done.stderr
     reference = done.stdout.strip()
     assert REFERENCE.fullmatch(reference)
     [complaint] = complaints(tmp_path)
     assert (complaint.reference, complaint.channel, complaint.unit) == (
-        reference, "phone", "ssl_operations")
+        reference,
+        "phone",
+        "ssl_operations",
+    )
     assert complaint.ack_state == "pending"
     engine = create_engine(f"sqlite:///{tmp_path}/intake.db")
     with Session(engine) as session:
@@ -66,8 +93,16 @@ def test_phone_entry_prints_its_reference_and_is_stored(tmp_path, redis_url):
 
 
 def test_the_same_petition_twice_prints_the_same_reference(tmp_path, redis_url):
-    args = ("--channel", "cimer", "--petition", "CMR-55", "--name", "Ali Veli",
-            "--text", "Kart okuyucu teslim edilmedi.")
+    args = (
+        "--channel",
+        "cimer",
+        "--petition",
+        "CMR-55",
+        "--name",
+        "Ali Veli",
+        "--text",
+        "Kart okuyucu teslim edilmedi.",
+    )
     first = intake_new(tmp_path, redis_url, *args)
     again = intake_new(tmp_path, redis_url, *args)
 

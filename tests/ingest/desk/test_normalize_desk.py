@@ -20,8 +20,11 @@ def entry(**fields: object) -> bytes:
 
 
 def test_the_operator_is_noted_and_the_channel_taken_from_the_entry():
-    result = normalize_desk(entry(channel="face_to_face", name="Ali", product="kart_okuyucu"),
-                            operator="front_desk", received_at=WHEN)
+    result = normalize_desk(
+        entry(channel="face_to_face", name="Ali", product="kart_okuyucu"),
+        operator="front_desk",
+        received_at=WHEN,
+    )
 
     assert result.complaint.channel == "face_to_face"
     assert result.complaint.complainant.name == "Ali"
@@ -55,9 +58,13 @@ def test_field_rules_name_every_field_at_fault():
 def test_bearer_token_names_its_operator(monkeypatch):
     monkeypatch.setenv("TOKEN_A", "alpha")
     monkeypatch.setenv("TOKEN_B", "bravo")
-    settings = Settings(api_token=(ApiTokenSettings("call_centre", "TOKEN_A"),
-                                   ApiTokenSettings("cimer_desk", "TOKEN_B"),
-                                   ApiTokenSettings("unset", "TOKEN_UNSET")))
+    settings = Settings(
+        api_token=(
+            ApiTokenSettings("call_centre", "TOKEN_A"),
+            ApiTokenSettings("cimer_desk", "TOKEN_B"),
+            ApiTokenSettings("unset", "TOKEN_UNSET"),
+        )
+    )
 
     assert token_owner("Bearer bravo", settings) == "cimer_desk"
     assert token_owner("bearer alpha", settings) == "call_centre"

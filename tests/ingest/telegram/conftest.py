@@ -50,9 +50,16 @@ def telegram_runtime(bot_api, tmp_path, make_runtime, monkeypatch) -> Callable[.
     monkeypatch.setenv("TEST_TG_SECRET", SECRET)
 
     def build(store_url: str | None = None, **telegram: Any) -> Runtime:
-        values = {"enabled": True, "mode": "polling", "token_env": "TEST_TG_TOKEN",
-                  "webhook_secret_env": "TEST_TG_SECRET", "base_url": bot_api.base_url,
-                  "poll_timeout_seconds": 0, "timeout_seconds": 2.0, **telegram}
+        values = {
+            "enabled": True,
+            "mode": "polling",
+            "token_env": "TEST_TG_TOKEN",
+            "webhook_secret_env": "TEST_TG_SECRET",
+            "base_url": bot_api.base_url,
+            "poll_timeout_seconds": 0,
+            "timeout_seconds": 2.0,
+            **telegram,
+        }
         overrides: dict[str, dict] = {"telegram": values}
         if store_url:
             overrides["store"] = {"url": store_url}

@@ -47,8 +47,12 @@ class FakeBotAPI:
 
     def __init__(self, token: str) -> None:
         self.token = token
-        self.me = {"id": 777000111, "is_bot": True, "first_name": "Kamu SM Şikâyet",
-                   "username": "kamusm_sikayet_bot"}
+        self.me = {
+            "id": 777000111,
+            "is_bot": True,
+            "first_name": "Kamu SM Şikâyet",
+            "username": "kamusm_sikayet_bot",
+        }
         self.updates: list[dict[str, Any]] = []
         self.files: dict[str, tuple[str, bytes]] = {}
         self.sent: list[dict[str, Any]] = []
@@ -67,8 +71,9 @@ class FakeBotAPI:
     def add_file(self, file_id: str, data: bytes, file_path: str) -> None:
         self.files[file_id] = (file_path, data)
 
-    def fail(self, method: str, status: int, *, times: int = 1,
-             retry_after: int | None = None) -> None:
+    def fail(
+        self, method: str, status: int, *, times: int = 1, retry_after: int | None = None
+    ) -> None:
         with self.lock:
             self.faults[method] += [Fault(status, retry_after) for _ in range(times)]
 
@@ -86,10 +91,12 @@ class FakeBotAPI:
     # --- the HTTP side ---------------------------------------------------------------------
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/bot{token}/{method}", self._method, methods=["GET", "POST"]),
-            Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self._method, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
+            ]
+        )
 
     async def _method(self, request: Request) -> Response:
         method, params = request.path_params["method"], await _params(request)
@@ -131,12 +138,25 @@ class FakeBotAPI:
             self.next_message_id += 1
             message_id = self.next_message_id
         reply = (params.get("reply_parameters") or {}).get("message_id") or params.get(
-            "reply_to_message_id")
-        self.sent.append({"chat_id": params["chat_id"], "text": params.get("text", ""),
-                          "reply_to": reply, "message_id": message_id})
-        return _ok({"message_id": message_id, "date": int(time.time()), "from": self.me,
-                    "chat": {"id": params["chat_id"], "type": "private"},
-                    "text": params.get("text", "")})
+            "reply_to_message_id"
+        )
+        self.sent.append(
+            {
+                "chat_id": params["chat_id"],
+                "text": params.get("text", ""),
+                "reply_to": reply,
+                "message_id": message_id,
+            }
+        )
+        return _ok(
+            {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "from": self.me,
+                "chat": {"id": params["chat_id"], "type": "private"},
+                "text": params.get("text", ""),
+            }
+        )
 
     async def _setWebhook(self, params: dict[str, Any]) -> Response:  # noqa: N802
         self.webhook = dict(params)
@@ -151,8 +171,14 @@ class FakeBotAPI:
         if found is None:
             return _error(400, description="Bad Request: invalid file_id")
         path, data = found
-        return _ok({"file_id": params["file_id"], "file_unique_id": "u" + params["file_id"],
-                    "file_size": len(data), "file_path": path})
+        return _ok(
+            {
+                "file_id": params["file_id"],
+                "file_unique_id": "u" + params["file_id"],
+                "file_size": len(data),
+                "file_path": path,
+            }
+        )
 
     async def _download(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:
@@ -184,8 +210,11 @@ def _ok(result: Any) -> JSONResponse:
 
 
 def _error(status: int, retry_after: int | None = None, *, description: str = "") -> JSONResponse:
-    body: dict[str, Any] = {"ok": False, "error_code": status,
-                            "description": description or DESCRIPTIONS.get(status, "Error")}
+    body: dict[str, Any] = {
+        "ok": False,
+        "error_code": status,
+        "description": description or DESCRIPTIONS.get(status, "Error"),
+    }
     if retry_after is not None:
         body["parameters"] = {"retry_after": retry_after}
     return JSONResponse(body, status_code=status)
@@ -196,9 +225,17 @@ class ServerThread(threading.Thread):
 
     def __init__(self, app: Any, port: int) -> None:
         super().__init__(name=f"uvicorn:{port}", daemon=True)
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-            access_log=False, timeout_graceful_shutdown=1))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                timeout_graceful_shutdown=1,
+            )
+        )
 
     def run(self) -> None:
         self.server.run()

@@ -58,8 +58,10 @@ def test_a_private_message_is_one_acknowledged_complaint(runtime, bot_api):
 def test_the_same_update_twice_is_one_complaint(runtime, bot_api):
     bot_api.push(update("private_text"))
     poll(runtime)
-    [outcome] = pipeline.ingest(runtime, [raw_from_update(
-        update("private_text"), "message", update("private_text")["message"], [])]).outcomes()
+    [outcome] = pipeline.ingest(
+        runtime,
+        [raw_from_update(update("private_text"), "message", update("private_text")["message"], [])],
+    ).outcomes()
 
     assert outcome.status == "duplicate"
     assert len(complaints(runtime)) == 1 and len(raws(runtime)) == 1
@@ -74,13 +76,13 @@ def test_an_edit_updates_its_complaint(runtime, bot_api):
     [complaint] = complaints(runtime)
     assert "Kart okuyucum da artık tanınmıyor" in complaint.body
     with runtime.sessions() as session:
-        kinds = session.scalars(select(EventRow.kind).where(
-            EventRow.complaint_id == complaint.id)).all()
+        kinds = session.scalars(
+            select(EventRow.kind).where(EventRow.complaint_id == complaint.id)
+        ).all()
     assert "edited" in kinds
 
 
-def test_a_reply_to_the_acknowledgement_and_a_new_message_continue_the_complaint(
-        runtime, bot_api):
+def test_a_reply_to_the_acknowledgement_and_a_new_message_continue_the_complaint(runtime, bot_api):
     bot_api.push(update("private_text"))
     poll(runtime)
     [complaint] = complaints(runtime)
@@ -128,7 +130,8 @@ def test_photos_and_documents_are_stored_as_attachments(runtime, bot_api):
         rows = session.scalars(select(AttachmentRow).order_by(AttachmentRow.id)).all()
         assert [(a.filename, a.content_type, a.size) for a in rows] == [
             ("photo_31.jpg", "image/jpeg", len(photo)),
-            ("fatura_hatasi.pdf", "application/pdf", len(document))]
+            ("fatura_hatasi.pdf", "application/pdf", len(document)),
+        ]
         for row, data in zip(rows, (photo, document)):
             assert row.sha256 == hashlib.sha256(data).hexdigest()
             assert repo.get_blob(session, row.sha256) == data
@@ -147,8 +150,9 @@ def test_start_answers_with_the_kvkk_notice_and_is_no_complaint(runtime, bot_api
     assert sent["chat_id"] == 534567890
     assert runtime.settings.telegram.kvkk_notice in sent["text"]
     with runtime.sessions() as session:
-        assert session.scalars(select(EventRow.kind).where(
-            EventRow.raw_message_id == raw.id)).all() == ["not_a_complaint"]
+        assert session.scalars(
+            select(EventRow.kind).where(EventRow.raw_message_id == raw.id)
+        ).all() == ["not_a_complaint"]
 
 
 def test_personal_data_stays_out_of_the_logs(runtime, bot_api, caplog):

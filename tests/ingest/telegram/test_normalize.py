@@ -39,7 +39,9 @@ def test_a_private_message_is_a_complaint_of_its_sender():
 
 def test_a_sender_without_username_has_a_numeric_handle():
     complaint = normalize_telegram(envelope(update("photo"))).complaint
-    assert complaint.complainant == type(complaint.complainant)(name="Zeynep", handle="tg:523456789")
+    assert complaint.complainant == type(complaint.complainant)(
+        name="Zeynep", handle="tg:523456789"
+    )
 
 
 def test_an_edit_replaces_the_original_message():
@@ -62,29 +64,52 @@ def test_start_is_recorded_not_a_complaint():
 
 def test_a_group_thread_belongs_to_one_member():
     assert normalize_telegram(envelope(update("group_mention"))).thread_key == (
-        "telegram:-1001234567890:600000001")
+        "telegram:-1001234567890:600000001"
+    )
 
 
 def test_entity_offsets_count_utf16_units():
     text = "😀 /help"  # not at offset 0: not a command; the emoji is two UTF-16 units
     message = {"text": text, "entities": [{"type": "bot_command", "offset": 3, "length": 5}]}
     assert bot_command(message) is None
-    assert bot_command({"text": "/Start@kamusm_sikayet_bot x",
-                        "entities": [{"type": "bot_command", "offset": 0, "length": 25}]}) == "start"
+    assert (
+        bot_command(
+            {
+                "text": "/Start@kamusm_sikayet_bot x",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 25}],
+            }
+        )
+        == "start"
+    )
 
 
 def test_downloaded_files_become_attachments_with_their_bytes():
     data = b"%PDF-1.4 hata raporu"
-    files = [{"file_id": "doc-1", "file_path": "documents/file_1.pdf",
-              "file_name": "fatura_hatasi.pdf", "mime_type": "application/pdf",
-              "content_b64": base64.b64encode(data).decode()},
-             {"file_id": "big", "file_name": "video.mp4", "mime_type": "video/mp4",
-              "file_size": 99_000_000, "refused": "over the attachment size limit"}]
+    files = [
+        {
+            "file_id": "doc-1",
+            "file_path": "documents/file_1.pdf",
+            "file_name": "fatura_hatasi.pdf",
+            "mime_type": "application/pdf",
+            "content_b64": base64.b64encode(data).decode(),
+        },
+        {
+            "file_id": "big",
+            "file_name": "video.mp4",
+            "mime_type": "video/mp4",
+            "file_size": 99_000_000,
+            "refused": "over the attachment size limit",
+        },
+    ]
     result = normalize_telegram(envelope(update("document"), files))
     digest = hashlib.sha256(data).hexdigest()
     [attachment] = result.complaint.attachments
     assert (attachment.filename, attachment.content_type, attachment.size, attachment.sha256) == (
-        "fatura_hatasi.pdf", "application/pdf", len(data), digest)
+        "fatura_hatasi.pdf",
+        "application/pdf",
+        len(data),
+        digest,
+    )
     assert result.blobs == {digest: data}
     assert [r.reason for r in result.refused_attachments] == ["over the attachment size limit"]
     assert result.complaint.body.startswith("Mali mühür")
@@ -96,11 +121,17 @@ def test_the_body_is_nfc():
     assert body == "Şikayet: kartım çalışmıyor"
 
 
-@pytest.mark.parametrize("payload", [
-    b"{not json", b"[]", b'{"files": []}', envelope({"update_id": 1, "channel_post": {}}),
-    envelope({"update_id": 1, "message": {"message_id": 1, "date": 1}}),
-    envelope(update("document"), [{"file_name": "x", "content_b64": "***"}]),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"{not json",
+        b"[]",
+        b'{"files": []}',
+        envelope({"update_id": 1, "channel_post": {}}),
+        envelope({"update_id": 1, "message": {"message_id": 1, "date": 1}}),
+        envelope(update("document"), [{"file_name": "x", "content_b64": "***"}]),
+    ],
+)
 def test_a_malformed_envelope_is_a_permanent_error(payload):
     with pytest.raises(MalformedUpdate) as caught:
         normalize_telegram(payload)

@@ -55,7 +55,8 @@ class Loop:
     def __init__(self, runtime) -> None:
         self.stop = threading.Event()
         self.thread = threading.Thread(
-            target=TelegramPoller(runtime, backoff_max=0.3).run_forever, args=(self.stop,))
+            target=TelegramPoller(runtime, backoff_max=0.3).run_forever, args=(self.stop,)
+        )
         self.thread.start()
 
     def close(self) -> float:
@@ -83,8 +84,7 @@ def test_the_loop_survives_every_kind_of_failure(telegram_runtime, bot_api, capl
     finally:
         assert loop.close() < 3  # stop ends a long poll within a couple of seconds
 
-    assert sorted(r.source_id for r in raws(runtime)) == [
-        f"{700000000 + n}:{n}" for n in (1, 2, 3)]
+    assert sorted(r.source_id for r in raws(runtime)) == [f"{700000000 + n}:{n}" for n in (1, 2, 3)]
     row = status(runtime)
     assert row.consecutive_failures == 0 and "Unauthorized" in row.last_error
     assert row.last_success_at > row.last_error_at and row.messages_total == 3
@@ -149,12 +149,20 @@ def test_pollers_start_only_in_polling_mode(telegram_runtime, bot_api):
     assert not thread.is_alive() and time.monotonic() - started < 2.5
 
 
-@pytest.mark.parametrize("status_code, retry_after, error", [
-    (429, 3, TemporaryError), (429, None, TemporaryError), (500, None, TemporaryError),
-    (401, None, TemporaryError), (400, None, PermanentError), (403, None, PermanentError),
-])
-def test_acknowledgement_errors_say_what_to_do(telegram_runtime, bot_api, status_code,
-                                               retry_after, error):
+@pytest.mark.parametrize(
+    "status_code, retry_after, error",
+    [
+        (429, 3, TemporaryError),
+        (429, None, TemporaryError),
+        (500, None, TemporaryError),
+        (401, None, TemporaryError),
+        (400, None, PermanentError),
+        (403, None, PermanentError),
+    ],
+)
+def test_acknowledgement_errors_say_what_to_do(
+    telegram_runtime, bot_api, status_code, retry_after, error
+):
     runtime = telegram_runtime()
     bot_api.push(private(8))
     poll(runtime)
@@ -185,10 +193,9 @@ def test_a_loop_without_a_token_records_why(telegram_runtime, bot_api, monkeypat
     assert "TEST_TG_TOKEN" in status(runtime).last_error
 
 
-
-
 def test_a_second_instance_does_not_poll_the_bot_while_the_first_holds_it(
-        bot_api, telegram_runtime, redis_url):
+    bot_api, telegram_runtime, redis_url
+):
     import redis as redis_client
 
     from ingest.locks import FeedLock

@@ -50,8 +50,14 @@ def x_runtime(tmp_path, make_runtime, fake_x, monkeypatch):
         monkeypatch.setenv(name, value)
 
     def build(**twitter):
-        values = {"enabled": True, "user_id": fake_x.desk_id, "api_base": fake_x.base,
-                  "timeout_seconds": TIMEOUT, "poll_interval_seconds": 1, **twitter}
+        values = {
+            "enabled": True,
+            "user_id": fake_x.desk_id,
+            "api_base": fake_x.base,
+            "timeout_seconds": TIMEOUT,
+            "poll_interval_seconds": 1,
+            **twitter,
+        }
         return make_runtime(make_settings(tmp_path, twitter=values))
 
     return build

@@ -22,19 +22,34 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 PROBLEMS = {  # the documented problem objects (type/title/detail/status)
-    401: {"title": "Unauthorized", "type": "about:blank", "status": 401,
-          "detail": "Unauthorized"},
-    403: {"title": "Forbidden", "type": "https://api.twitter.com/2/problems/client-forbidden",
-          "status": 403, "reason": "client-not-enrolled",
-          "detail": "When authenticating requests to the Twitter API v2 endpoints, you must "
-                    "use keys and tokens from a Twitter developer App that is attached to a "
-                    "Project."},
-    429: {"title": "Too Many Requests", "type": "about:blank", "status": 429,
-          "detail": "Too Many Requests"},
-    500: {"title": "Internal Server Error", "type": "about:blank", "status": 500,
-          "detail": "Internal Server Error"},
-    503: {"title": "Service Unavailable", "type": "about:blank", "status": 503,
-          "detail": "Service Unavailable"},
+    401: {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
+    403: {
+        "title": "Forbidden",
+        "type": "https://api.twitter.com/2/problems/client-forbidden",
+        "status": 403,
+        "reason": "client-not-enrolled",
+        "detail": "When authenticating requests to the Twitter API v2 endpoints, you must "
+        "use keys and tokens from a Twitter developer App that is attached to a "
+        "Project.",
+    },
+    429: {
+        "title": "Too Many Requests",
+        "type": "about:blank",
+        "status": 429,
+        "detail": "Too Many Requests",
+    },
+    500: {
+        "title": "Internal Server Error",
+        "type": "about:blank",
+        "status": 500,
+        "detail": "Internal Server Error",
+    },
+    503: {
+        "title": "Service Unavailable",
+        "type": "about:blank",
+        "status": 503,
+        "detail": "Service Unavailable",
+    },
 }
 
 
@@ -83,13 +98,18 @@ class FakeX:
     # --- the app -------------------------------------------------------------------------------
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/2/users/{user_id}/mentions", self.get_mentions),
-            Route("/2/dm_events", self.get_dm_events),
-            Route("/2/tweets", self.post_tweet, methods=["POST"]),
-            Route("/2/dm_conversations/with/{participant_id}/messages", self.post_dm,
-                  methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/2/users/{user_id}/mentions", self.get_mentions),
+                Route("/2/dm_events", self.get_dm_events),
+                Route("/2/tweets", self.post_tweet, methods=["POST"]),
+                Route(
+                    "/2/dm_conversations/with/{participant_id}/messages",
+                    self.post_dm,
+                    methods=["POST"],
+                ),
+            ]
+        )
 
     async def _scripted(self, endpoint: str, request: Request, auth: str) -> Response | None:
         self.calls.append((endpoint, dict(request.query_params)))
@@ -102,8 +122,12 @@ class FakeX:
         if fault.hang:
             await asyncio.sleep(fault.hang)
         if fault.body is not None:
-            return Response(fault.body, status_code=fault.status, headers=fault.headers,
-                            media_type="application/json")
+            return Response(
+                fault.body,
+                status_code=fault.status,
+                headers=fault.headers,
+                media_type="application/json",
+            )
         problem = PROBLEMS.get(fault.status, {"title": "Error", "status": fault.status})
         return JSONResponse(problem, status_code=fault.status, headers=fault.headers)
 
@@ -111,8 +135,7 @@ class FakeX:
         if (scripted := await self._scripted("mentions", request, "Bearer ")) is not None:
             return scripted
         since = int(request.query_params.get("since_id") or 0)
-        items = sorted((t for t in self.mentions if _order(t) > since), key=_order,
-                       reverse=True)
+        items = sorted((t for t in self.mentions if _order(t) > since), key=_order, reverse=True)
         return self._page(request, items, "author_id")
 
     async def get_dm_events(self, request: Request) -> Response:
@@ -126,15 +149,21 @@ class FakeX:
         "Pagination"); `includes.users` holds the authors of the page."""
         size = min(int(request.query_params.get("max_results") or 100), self.page_size)
         start = int(request.query_params.get("pagination_token") or 0)
-        chunk = items[start:start + size]
+        chunk = items[start : start + size]
         if not chunk:
             return JSONResponse({"meta": {"result_count": 0}})
-        meta: dict[str, Any] = {"result_count": len(chunk), "newest_id": chunk[0].get("id"),
-                                "oldest_id": chunk[-1].get("id")}
+        meta: dict[str, Any] = {
+            "result_count": len(chunk),
+            "newest_id": chunk[0].get("id"),
+            "oldest_id": chunk[-1].get("id"),
+        }
         if start + size < len(items):
             meta["next_token"] = str(start + size)
-        users = [self.users[i] for i in dict.fromkeys(str(t.get(user_key)) for t in chunk)
-                 if i in self.users]
+        users = [
+            self.users[i]
+            for i in dict.fromkeys(str(t.get(user_key)) for t in chunk)
+            if i in self.users
+        ]
         return JSONResponse({"data": chunk, "includes": {"users": users}, "meta": meta})
 
     async def post_tweet(self, request: Request) -> Response:
@@ -143,16 +172,31 @@ class FakeX:
         body = json.loads(await request.body())
         tweet_id = self.new_id()
         self.posted.append({**body, "id": tweet_id})
-        return JSONResponse({"data": {"id": tweet_id, "text": body.get("text", ""),
-                                      "edit_history_tweet_ids": [tweet_id]}}, status_code=201)
+        return JSONResponse(
+            {
+                "data": {
+                    "id": tweet_id,
+                    "text": body.get("text", ""),
+                    "edit_history_tweet_ids": [tweet_id],
+                }
+            },
+            status_code=201,
+        )
 
     async def post_dm(self, request: Request) -> Response:
         if (scripted := await self._scripted("dm_send", request, "OAuth ")) is not None:
             return scripted
         participant = request.path_params["participant_id"]
         self.dms_sent.append((participant, json.loads(await request.body())))
-        return JSONResponse({"data": {"dm_conversation_id": f"{self.desk_id}-{participant}",
-                                      "dm_event_id": self.new_id()}}, status_code=201)
+        return JSONResponse(
+            {
+                "data": {
+                    "dm_conversation_id": f"{self.desk_id}-{participant}",
+                    "dm_event_id": self.new_id(),
+                }
+            },
+            status_code=201,
+        )
 
 
 def _order(item: dict[str, Any]) -> int:
@@ -164,8 +208,15 @@ class FakeXServer:
     """The fake under uvicorn in a thread on a loopback port."""
 
     def __init__(self, fake: FakeX, port: int) -> None:
-        config = uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning",
-                                lifespan="off", access_log=False, timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            fake.app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="fake-x", daemon=True)
         fake.base = f"http://127.0.0.1:{port}"

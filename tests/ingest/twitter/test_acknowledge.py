@@ -35,8 +35,11 @@ def complaint(fake_x, x_runtime):
 
 def outbound(rt, complaint_id: int) -> list[OutboundMessageRow]:
     with rt.sessions() as session:
-        return list(session.scalars(select(OutboundMessageRow).where(
-            OutboundMessageRow.complaint_id == complaint_id)))
+        return list(
+            session.scalars(
+                select(OutboundMessageRow).where(OutboundMessageRow.complaint_id == complaint_id)
+            )
+        )
 
 
 def test_the_ack_is_a_public_reply_with_the_reference_and_nothing_personal(fake_x, complaint):
@@ -59,17 +62,22 @@ def test_a_reply_to_our_ack_continues_the_same_complaint(fake_x, complaint):
     rt, row = complaint
     delivery.perform(rt, Job.ACK, row.id)
     ack_id = fake_x.posted[0]["id"]
-    fake_x.mentions.append({
-        **FIRST, "id": "1860000000000000400", "created_at": "2026-11-22T09:00:00.000Z",
-        "text": "@kamusm_destek DM gönderdim, kart hâlâ kilitli.",
-        "referenced_tweets": [{"type": "replied_to", "id": ack_id}],
-    })
+    fake_x.mentions.append(
+        {
+            **FIRST,
+            "id": "1860000000000000400",
+            "created_at": "2026-11-22T09:00:00.000Z",
+            "text": "@kamusm_destek DM gönderdim, kart hâlâ kilitli.",
+            "referenced_tweets": [{"type": "replied_to", "id": ack_id}],
+        }
+    )
     report = MentionsPoller(rt).run_once()
     assert (report.fetched, report.created) == (1, 1)  # a follow-up, counted as taken in
     with rt.sessions() as session:
         assert session.scalar(select(ComplaintRow.id).where(ComplaintRow.id != row.id)) is None
-        raw = session.scalars(select(RawMessageRow).where(
-            RawMessageRow.source_id == "1860000000000000400")).one()
+        raw = session.scalars(
+            select(RawMessageRow).where(RawMessageRow.source_id == "1860000000000000400")
+        ).one()
         assert raw.complaint_id == row.id
 
 

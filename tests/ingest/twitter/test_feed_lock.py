@@ -21,8 +21,9 @@ def test_a_second_x_poller_waits_while_the_first_holds_the_feed(redis_url, x_run
     holder = FeedLock(client, "x/mentions", 30)
     assert holder.hold()  # another instance polls the mentions
     stop = threading.Event()
-    waiting = threading.Thread(target=MentionsPoller(runtime, redis=client).run_forever,
-                               args=(stop,))
+    waiting = threading.Thread(
+        target=MentionsPoller(runtime, redis=client).run_forever, args=(stop,)
+    )
     waiting.start()
     time.sleep(1.5)
     assert fake_x.count("mentions") == 0  # it did not poll

@@ -92,7 +92,8 @@ def test_an_error_on_page_two_stores_each_post_once_on_the_rerun(seeded, x_runti
 
 
 def test_a_crash_before_the_watermark_is_saved_refetches_without_duplicates(
-        seeded, x_runtime, monkeypatch):
+    seeded, x_runtime, monkeypatch
+):
     rt = x_runtime()
     crashing = MentionsPoller(rt)
     monkeypatch.setattr(crashing, "save_watermark", lambda mark: 1 / 0)
@@ -142,18 +143,28 @@ def test_unreadable_items_are_recorded_rejections_the_others_complaints(seeded, 
     report = MentionsPoller(rt).run_once()
     assert (report.created, report.failed) == (6, 2)
     with rt.sessions() as session:
-        errors = session.scalars(select(RawMessageRow.error).where(
-            RawMessageRow.status == "failed")).all()
-    assert sorted(e.split(":")[0] for e in errors) == ["MalformedPayload", "mention without a "
-                                                       "usable id in the X API answer"]
+        errors = session.scalars(
+            select(RawMessageRow.error).where(RawMessageRow.status == "failed")
+        ).all()
+    assert sorted(e.split(":")[0] for e in errors) == [
+        "MalformedPayload",
+        "mention without a usable id in the X API answer",
+    ]
 
 
 def test_dms_are_complaints_keyed_by_sender_and_our_own_are_skipped(fake_x, x_runtime):
     data = load("dm_events.json")
-    fake_x.dm_events = [*data["dm_events"], {
-        "id": "1870000000000000003", "event_type": "MessageCreate", "sender_id": "100",
-        "dm_conversation_id": "100-202", "created_at": "2026-11-22T07:40:00.000Z",
-        "text": "Başvurunuz CMP-2026-000001 numarasıyla kayda alındı."}]
+    fake_x.dm_events = [
+        *data["dm_events"],
+        {
+            "id": "1870000000000000003",
+            "event_type": "MessageCreate",
+            "sender_id": "100",
+            "dm_conversation_id": "100-202",
+            "created_at": "2026-11-22T07:40:00.000Z",
+            "text": "Başvurunuz CMP-2026-000001 numarasıyla kayda alındı.",
+        },
+    ]
     rt = x_runtime()
     report = DirectMessagesPoller(rt).run_once()
     assert report.created == 2

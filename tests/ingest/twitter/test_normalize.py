@@ -39,7 +39,11 @@ def test_a_mention_becomes_a_complaint_of_its_author():
     assert result.thread_key == "x:conversation:1860000000000000003:203"
     assert result.in_reply_to == ()
     assert (result.message_id, result.references, result.date, dict(result.blobs)) == (
-        None, (), None, {})
+        None,
+        (),
+        None,
+        {},
+    )
 
 
 def test_a_reply_names_the_post_it_answers_and_its_conversation():
@@ -49,10 +53,13 @@ def test_a_reply_names_the_post_it_answers_and_its_conversation():
     assert result.complaint.body.startswith("@ayse_k Teşekkürler")
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("retweet.json", "repost (retweet)"),
-    ("quote_only.json", "quote without comment"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("retweet.json", "repost (retweet)"),
+        ("quote_only.json", "quote without comment"),
+    ],
+)
 def test_noise_is_recorded_not_a_complaint(name, reason):
     result = normalized(name)
     assert result.complaint.auto_submitted
@@ -81,16 +88,19 @@ def test_our_own_dm_is_not_a_complaint():
     assert result.complaint.auto_submitted and result.auto_reason == "our own direct message"
 
 
-@pytest.mark.parametrize("payload", [
-    b"not json",
-    b"[]",
-    b'{"something": {}}',
-    b'{"tweet": "text"}',
-    b'{"tweet": {"text": "no id"}}',
-    b'{"tweet": {"id": "1", "created_at": "2026-11-22T07:00:00Z"}}',
-    b'{"tweet": {"id": "1", "text": "x", "created_at": "yesterday"}}',
-    b'{"dm_event": {"id": "1", "text": "x"}}',
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b"[]",
+        b'{"something": {}}',
+        b'{"tweet": "text"}',
+        b'{"tweet": {"text": "no id"}}',
+        b'{"tweet": {"id": "1", "created_at": "2026-11-22T07:00:00Z"}}',
+        b'{"tweet": {"id": "1", "text": "x", "created_at": "yesterday"}}',
+        b'{"dm_event": {"id": "1", "text": "x"}}',
+    ],
+)
 def test_a_malformed_payload_is_a_permanent_one_line_error(payload):
     with pytest.raises(MalformedPayload) as caught:
         normalize_twitter(payload)

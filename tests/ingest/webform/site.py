@@ -24,8 +24,11 @@ from tests.conftest import free_port, make_settings
 SECRET = "webform-test-secret"
 FORM_TOKEN = "plain-form-token"
 API_TOKEN = "call-centre-test-token"
-ENVIRONMENT = {"INTAKE_WEBFORM_SECRET": SECRET, "INTAKE_WEBFORM_TOKEN": FORM_TOKEN,
-               "INTAKE_API_TOKEN_CALL_CENTRE": API_TOKEN}
+ENVIRONMENT = {
+    "INTAKE_WEBFORM_SECRET": SECRET,
+    "INTAKE_WEBFORM_TOKEN": FORM_TOKEN,
+    "INTAKE_API_TOKEN_CALL_CENTRE": API_TOKEN,
+}
 
 
 def sign(body: bytes, key: str = SECRET) -> str:
@@ -49,15 +52,19 @@ class Site:
     def complaint(self, reference: str) -> ComplaintRow:
         with self.runtime.sessions() as session:
             return session.scalars(
-                select(ComplaintRow).where(ComplaintRow.reference == reference)).one()
+                select(ComplaintRow).where(ComplaintRow.reference == reference)
+            ).one()
 
 
 @contextmanager
-def serve(tmp_path: Path, make_runtime, redis_url: str, store_url: str | None = None,
-          **webform: object) -> Iterator[Site]:
+def serve(
+    tmp_path: Path, make_runtime, redis_url: str, store_url: str | None = None, **webform: object
+) -> Iterator[Site]:
     """Start the app on a free port; stop it (and the broker's pool) afterwards."""
-    overrides: dict = {"http": {"listen": f"127.0.0.1:{free_port()}"},
-                       "webform": {"rate_limit_per_minute": 1000, **webform}}
+    overrides: dict = {
+        "http": {"listen": f"127.0.0.1:{free_port()}"},
+        "webform": {"rate_limit_per_minute": 1000, **webform},
+    }
     if store_url:
         overrides["store"] = {"url": store_url}
     settings = make_settings(tmp_path, **overrides)

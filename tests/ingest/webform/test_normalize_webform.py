@@ -20,15 +20,19 @@ WHEN = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 URLENCODED = "application/x-www-form-urlencoded"
 
 
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]],
-              boundary: str = "b0undary") -> tuple[bytes, str]:
+def multipart(
+    fields: dict[str, str], files: dict[str, tuple[str, bytes, str]], boundary: str = "b0undary"
+) -> tuple[bytes, str]:
     out = b""
     for name, value in fields.items():
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
-                f"{value}\r\n").encode()
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        ).encode()
     for name, (filename, data, ctype) in files.items():
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; "
-                f"filename=\"{filename}\"\r\nContent-Type: {ctype}\r\n\r\n").encode()
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: {ctype}\r\n\r\n'
+        ).encode()
         out += data + b"\r\n"
     return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
@@ -43,14 +47,27 @@ def test_urlencoded_form_becomes_the_complaint():
     assert complaint.complainant.phone is None
     assert complaint.body.startswith("Zaman damgası sunucusu")
     assert (complaint.product, complaint.kind, complaint.auto_submitted) == (
-        "zaman_damgasi", None, False)
+        "zaman_damgasi",
+        None,
+        False,
+    )
     assert (result.message_id, result.in_reply_to, result.date, result.notes) == (
-        None, (), None, ())
+        None,
+        (),
+        None,
+        (),
+    )
 
 
 def test_subject_is_one_line_and_the_body_nfc():
-    body = json.dumps({"subject": "Fatura\r\nhatası", "message": "Mu\u0308hu\u0308r\r\nçalışmıyor",
-                       "email": "a@example.com", "kvkk_consent": True}).encode()
+    body = json.dumps(
+        {
+            "subject": "Fatura\r\nhatası",
+            "message": "Mu\u0308hu\u0308r\r\nçalışmıyor",
+            "email": "a@example.com",
+            "kvkk_consent": True,
+        }
+    ).encode()
     complaint = normalize_webform(body, "application/json", received_at=WHEN).complaint
 
     assert complaint.subject == "Fatura hatası"
@@ -64,24 +81,33 @@ def test_an_unknown_product_hint_is_left_to_the_categoriser():
 
 def test_multipart_files_become_attachments_with_their_bytes():
     pdf = (FORMS / "fatura.pdf").read_bytes()
-    body, ctype = multipart({"message": "Ekteki fatura", "email": "a@example.com"},
-                            {"ek": ("fatura.pdf", pdf, "application/pdf")})
+    body, ctype = multipart(
+        {"message": "Ekteki fatura", "email": "a@example.com"},
+        {"ek": ("fatura.pdf", pdf, "application/pdf")},
+    )
 
     result = normalize_webform(body, ctype, received_at=WHEN)
 
     digest = hashlib.sha256(pdf).hexdigest()
     [attachment] = result.complaint.attachments
     assert (attachment.filename, attachment.content_type, attachment.size, attachment.sha256) == (
-        "fatura.pdf", "application/pdf", len(pdf), digest)
+        "fatura.pdf",
+        "application/pdf",
+        len(pdf),
+        digest,
+    )
     assert result.blobs == {digest: pdf}
 
 
 def test_attachments_over_the_limits_are_refused_and_recorded():
-    body, ctype = multipart({"message": "iki ek"}, {
-        "a": ("small.txt", b"ok", "text/plain"), "b": ("big.bin", b"x" * 100, "application/zip")})
+    body, ctype = multipart(
+        {"message": "iki ek"},
+        {"a": ("small.txt", b"ok", "text/plain"), "b": ("big.bin", b"x" * 100, "application/zip")},
+    )
 
-    result = normalize_webform(body, ctype, received_at=WHEN,
-                               limits=EmailLimits(max_attachment_bytes=50))
+    result = normalize_webform(
+        body, ctype, received_at=WHEN, limits=EmailLimits(max_attachment_bytes=50)
+    )
 
     assert [a.filename for a in result.complaint.attachments] == ["small.txt"]
     [refused] = result.refused_attachments
@@ -102,30 +128,38 @@ def test_a_filled_honeypot_is_a_recorded_rejection():
     assert result.auto_reason == "honeypot filled"
 
 
-@pytest.mark.parametrize("body, ctype", [
-    (b"{", "application/json"),
-    (b"[]", "application/json"),
-    (b"message=x", "text/plain"),
-    (b"--b\r\n\r\nx", "multipart/form-data; boundary=b"),
-    (b"--b--", "multipart/form-data"),
-    (b"{}", "application/json"),  # stored without a message: nothing to make a complaint of
-])
+@pytest.mark.parametrize(
+    "body, ctype",
+    [
+        (b"{", "application/json"),
+        (b"[]", "application/json"),
+        (b"message=x", "text/plain"),
+        (b"--b\r\n\r\nx", "multipart/form-data; boundary=b"),
+        (b"--b--", "multipart/form-data"),
+        (b"{}", "application/json"),  # stored without a message: nothing to make a complaint of
+    ],
+)
 def test_unreadable_bodies_are_a_permanent_error(body, ctype):
     with pytest.raises(MalformedForm):
         normalize_webform(body, ctype, received_at=WHEN)
 
 
-@pytest.mark.parametrize("fields, errors", [
-    ({"message": "x", "email": "a@example.com", "kvkk_consent": "on"}, set()),
-    ({"message": "x", "phone": "+90 (532) 123-45-67", "kvkk_consent": "evet"}, set()),
-    ({"email": "a@example.com", "kvkk_consent": "on"}, {"message"}),
-    ({"message": "x", "email": "a@b", "kvkk_consent": "on"}, {"email"}),
-    ({"message": "x", "kvkk_consent": "on"}, {"contact"}),
-    ({"message": "x", "email": "a@example.com", "kvkk_consent": "false"}, {"kvkk_consent"}),
-    ({"message": "x" * 50_001, "email": "a@example.com", "kvkk_consent": "on"}, {"message"}),
-    ({"message": "x", "email": "a@example.com", "kvkk_consent": "on", "name": "n" * 201},
-     {"name"}),
-])
+@pytest.mark.parametrize(
+    "fields, errors",
+    [
+        ({"message": "x", "email": "a@example.com", "kvkk_consent": "on"}, set()),
+        ({"message": "x", "phone": "+90 (532) 123-45-67", "kvkk_consent": "evet"}, set()),
+        ({"email": "a@example.com", "kvkk_consent": "on"}, {"message"}),
+        ({"message": "x", "email": "a@b", "kvkk_consent": "on"}, {"email"}),
+        ({"message": "x", "kvkk_consent": "on"}, {"contact"}),
+        ({"message": "x", "email": "a@example.com", "kvkk_consent": "false"}, {"kvkk_consent"}),
+        ({"message": "x" * 50_001, "email": "a@example.com", "kvkk_consent": "on"}, {"message"}),
+        (
+            {"message": "x", "email": "a@example.com", "kvkk_consent": "on", "name": "n" * 201},
+            {"name"},
+        ),
+    ],
+)
 def test_field_rules(fields, errors):
     form = parse_form(json.dumps(fields).encode(), "application/json")
     assert set(form_errors(form)) == errors

@@ -24,8 +24,11 @@ GOOD = json.loads((FORMS / "good.json").read_text(encoding="utf-8"))
 
 
 def post_signed(site, body: bytes, content_type: str = URLENCODED, **headers: str):
-    return site.http.post(PATH, content=body, headers={
-        "Content-Type": content_type, "X-Intake-Signature": sign(body), **headers})
+    return site.http.post(
+        PATH,
+        content=body,
+        headers={"Content-Type": content_type, "X-Intake-Signature": sign(body), **headers},
+    )
 
 
 def post_json(site, data: dict, **headers: str):
@@ -34,8 +37,8 @@ def post_json(site, data: dict, **headers: str):
 
 # --- Good submissions --------------------------------------------------------------------------
 
-def test_form_encoded_submission_is_one_complaint_routed_by_its_product_hint(start_site,
-                                                                              store_url):
+
+def test_form_encoded_submission_is_one_complaint_routed_by_its_product_hint(start_site, store_url):
     site = start_site(store_url)
     response = post_signed(site, (FORMS / "form.txt").read_bytes())
 
@@ -44,7 +47,10 @@ def test_form_encoded_submission_is_one_complaint_routed_by_its_product_hint(sta
     assert REFERENCE.fullmatch(reference) and response.json()["status"] == "received"
     complaint = site.complaint(reference)
     assert (complaint.channel, complaint.product, complaint.unit) == (
-        "webform", "zaman_damgasi", "time_stamping")
+        "webform",
+        "zaman_damgasi",
+        "time_stamping",
+    )
     assert complaint.complainant_name == "Ayşe Yılmaz"
     assert complaint.complainant_email == "ayse@example.com"
     assert complaint.subject == "Zaman damgası hatası"
@@ -67,8 +73,11 @@ def test_json_submission_is_one_complaint(start_site, store_url):
 def test_multipart_attachment_is_kept_byte_for_byte_as_a_blob(site):
     pdf = (FORMS / "fatura.pdf").read_bytes()
     request = site.http.build_request(
-        "POST", PATH, data={**{k: str(v) for k, v in GOOD.items()}, "kvkk_consent": "on"},
-        files={"attachment": ("fatura.pdf", pdf, "application/pdf")})
+        "POST",
+        PATH,
+        data={**{k: str(v) for k, v in GOOD.items()}, "kvkk_consent": "on"},
+        files={"attachment": ("fatura.pdf", pdf, "application/pdf")},
+    )
     body = request.read()
     request.headers["X-Intake-Signature"] = sign(body)
 
@@ -80,9 +89,13 @@ def test_multipart_attachment_is_kept_byte_for_byte_as_a_blob(site):
     with site.runtime.sessions() as session:
         attachment = session.scalars(select(AttachmentRow)).one()
         blob = session.get(BlobRow, digest)
-        assert (attachment.complaint_id, attachment.filename, attachment.content_type,
-                attachment.size, attachment.sha256) == (
-            complaint.id, "fatura.pdf", "application/pdf", len(pdf), digest)
+        assert (
+            attachment.complaint_id,
+            attachment.filename,
+            attachment.content_type,
+            attachment.size,
+            attachment.sha256,
+        ) == (complaint.id, "fatura.pdf", "application/pdf", len(pdf), digest)
         assert blob is not None and bytes(blob.data) == pdf
 
 
@@ -96,10 +109,14 @@ def test_plain_html_form_with_its_token_needs_no_signature(site):
 
 # --- Refused at the edge: nothing stored -------------------------------------------------------
 
+
 def test_forged_signature_is_403_and_nothing_is_stored(site):
     body = (FORMS / "form.txt").read_bytes()
-    response = site.http.post(PATH, content=body, headers={
-        "Content-Type": URLENCODED, "X-Intake-Signature": sign(body, "not-the-secret")})
+    response = site.http.post(
+        PATH,
+        content=body,
+        headers={"Content-Type": URLENCODED, "X-Intake-Signature": sign(body, "not-the-secret")},
+    )
 
     assert response.status_code == 403
     assert "signature" in response.json()["error"]
@@ -108,8 +125,11 @@ def test_forged_signature_is_403_and_nothing_is_stored(site):
 
 def test_signature_over_another_body_is_403(site):
     body = (FORMS / "form.txt").read_bytes()
-    response = site.http.post(PATH, content=body + b"&x=1", headers={
-        "Content-Type": URLENCODED, "X-Intake-Signature": sign(body)})
+    response = site.http.post(
+        PATH,
+        content=body + b"&x=1",
+        headers={"Content-Type": URLENCODED, "X-Intake-Signature": sign(body)},
+    )
 
     assert response.status_code == 403
     assert site.count(RawMessageRow) == 0
@@ -117,8 +137,9 @@ def test_signature_over_another_body_is_403(site):
 
 def test_missing_signature_without_a_form_token_configured_is_401(start_site):
     site = start_site(form_token_env="")
-    response = site.http.post(PATH, content=(FORMS / "form.txt").read_bytes(),
-                              headers={"Content-Type": URLENCODED})
+    response = site.http.post(
+        PATH, content=(FORMS / "form.txt").read_bytes(), headers={"Content-Type": URLENCODED}
+    )
 
     assert response.status_code == 401
     assert "X-Intake-Signature" in response.json()["error"]
@@ -150,22 +171,32 @@ def test_oversized_body_without_content_length_is_counted_while_it_streams(start
     site = start_site(max_body_bytes=2048)
     chunks = [b"message=" + b"a" * 1000 for _ in range(5)]
 
-    response = site.http.post(PATH, content=iter(chunks), headers={
-        "Content-Type": URLENCODED, "X-Intake-Signature": sign(b"".join(chunks))})
+    response = site.http.post(
+        PATH,
+        content=iter(chunks),
+        headers={"Content-Type": URLENCODED, "X-Intake-Signature": sign(b"".join(chunks))},
+    )
 
     assert "content-length" not in response.request.headers  # sent chunked
     assert response.status_code == 413
     assert site.count(RawMessageRow) == 0
 
 
-@pytest.mark.parametrize("body, content_type, status, says", [
-    (b'{"message": "kart', "application/json", 400, "not valid JSON"),
-    (b'["a list"]', "application/json", 400, "JSON body must be an object"),
-    (b'{"message": {"nested": 1}}', "application/json", 400, "must be a string"),
-    (b"--xyz\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\nyar",
-     "multipart/form-data; boundary=xyz", 400, "closing boundary"),
-    (b"message=hi", "text/plain", 415, "multipart/form-data"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, status, says",
+    [
+        (b'{"message": "kart', "application/json", 400, "not valid JSON"),
+        (b'["a list"]', "application/json", 400, "JSON body must be an object"),
+        (b'{"message": {"nested": 1}}', "application/json", 400, "must be a string"),
+        (
+            b'--xyz\r\nContent-Disposition: form-data; name="message"\r\n\r\nyar',
+            "multipart/form-data; boundary=xyz",
+            400,
+            "closing boundary",
+        ),
+        (b"message=hi", "text/plain", 415, "multipart/form-data"),
+    ],
+)
 def test_malformed_body_gets_a_clear_error(site, body, content_type, status, says):
     response = post_signed(site, body, content_type)
 
@@ -174,15 +205,18 @@ def test_malformed_body_gets_a_clear_error(site, body, content_type, status, say
     assert site.count(RawMessageRow) == 0
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"message": "  "}, "message"),
-    ({"email": "ali@", "phone": ""}, "email"),
-    ({"email": "", "phone": ""}, "contact"),
-    ({"kvkk_consent": False}, "kvkk_consent"),
-    ({"product": "uydu"}, "product"),
-    ({"subject": "x" * 301}, "subject"),
-    ({"phone": "bir iki üç"}, "phone"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"message": "  "}, "message"),
+        ({"email": "ali@", "phone": ""}, "email"),
+        ({"email": "", "phone": ""}, "contact"),
+        ({"kvkk_consent": False}, "kvkk_consent"),
+        ({"product": "uydu"}, "product"),
+        ({"subject": "x" * 301}, "subject"),
+        ({"phone": "bir iki üç"}, "phone"),
+    ],
+)
 def test_invalid_fields_are_422_with_the_field_errors(site, change, field):
     response = post_json(site, {**GOOD, **change})
 
@@ -201,6 +235,7 @@ def test_missing_consent_key_is_422(site):
 
 # --- Honeypot, replays, rate limit -------------------------------------------------------------
 
+
 def test_filled_honeypot_is_answered_like_a_success_but_only_recorded(site):
     response = post_json(site, {**GOOD, "website": "http://spam.example"})
 
@@ -216,8 +251,9 @@ def test_filled_honeypot_is_answered_like_a_success_but_only_recorded(site):
 
 def test_replay_with_the_same_idempotency_key_is_one_complaint(site):
     first = post_json(site, GOOD, **{"Idempotency-Key": "form-42"})
-    again = post_json(site, dict(GOOD, message=GOOD["message"] + " (tekrar)"),
-                      **{"Idempotency-Key": "form-42"})
+    again = post_json(
+        site, dict(GOOD, message=GOOD["message"] + " (tekrar)"), **{"Idempotency-Key": "form-42"}
+    )
 
     assert first.status_code == again.status_code == 202
     assert again.json()["reference"] == first.json()["reference"]
