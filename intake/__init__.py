@@ -1,7 +1,8 @@
 """intake: multichannel complaint ingestion for an ISO 10002 complaint desk.
 
 The stages live in their own top-level packages (`ingest`, `normalize`, `routing`, `store`,
-`workers`); this package holds what they share: the schema, settings, errors, the CLI.
+`outbound`); this package is the kernel they all stand on (`schema`, `settings`, `errors`,
+`states`, `clock`, `privacy`, `runtime`) and, in `intake.cli`, the entry points that wire them.
 """
 
 __version__ = "0.1.0"

@@ -39,7 +39,7 @@ def use(source: Source | None) -> Source:
 
 class FakeClock:
     """A controllable clock: starts at `start`; with `ticking`, it moves on with real time
-    (so waits and orderings still work), else it stands still until `set` or `advance`."""
+    (so waits and orderings still work), else it stands still until `set`."""
 
     def __init__(self, start: datetime, *, ticking: bool = False) -> None:
         if start.tzinfo is None:
@@ -60,7 +60,3 @@ class FakeClock:
             raise ValueError("FakeClock.set needs an aware time")
         with self._lock:
             self._at, self._since = moment.astimezone(timezone.utc), time.monotonic()
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.set(self() + delta)
-        return self()
