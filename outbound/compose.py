@@ -58,14 +58,7 @@ def ticket_mail(
         f"[#{view.reference}] {PRODUCT_NAMES[view.product]} — {view.subject or '(konusuz)'}"
     )
     msg.set_content(_ticket_text(view, settings))
-    for filename, content_type, data in attachments:
-        maintype, _, subtype = content_type.partition("/")
-        msg.add_attachment(
-            data,
-            maintype=maintype or "application",
-            subtype=subtype or "octet-stream",
-            filename=filename or "ek",
-        )
+    _attach(msg, attachments)
     return msg
 
 
@@ -94,6 +87,11 @@ def followup_mail(
             ]
         )
     )
+    _attach(msg, attachments)
+    return msg
+
+
+def _attach(msg: EmailMessage, attachments: list[tuple[str | None, str, bytes]]) -> None:
     for filename, content_type, data in attachments:
         maintype, _, subtype = content_type.partition("/")
         msg.add_attachment(
@@ -102,7 +100,6 @@ def followup_mail(
             subtype=subtype or "octet-stream",
             filename=filename or "ek",
         )
-    return msg
 
 
 def ack_mail(view: TicketView, settings: Settings) -> EmailMessage:

@@ -258,3 +258,17 @@ def test_html_labelled_as_plain_is_converted():
         b"<div>Merhaba</div><div><br></div><div>Sertifika</div>"
     )
     assert normalize_email(payload).complaint.body == "Merhaba\n\nSertifika"
+
+
+def test_every_channel_of_the_schema_has_a_normaliser_and_a_stranger_is_refused():
+    from datetime import datetime, timezone
+
+    from intake.errors import PermanentError
+    from intake.schema import CHANNELS, RawMessage
+    from intake.settings import Settings
+    from normalize.channels import NORMALIZERS, normalize_raw
+
+    assert set(NORMALIZERS) == set(CHANNELS)
+    fax = RawMessage("fax", "f-1", datetime(2026, 3, 10, tzinfo=timezone.utc), b"...")
+    with pytest.raises(PermanentError, match="no normaliser for channel 'fax'"):
+        normalize_raw(fax, Settings())
