@@ -3,7 +3,8 @@
 It builds this process's runtime and broker from the settings (and `INTAKE_BROKER_URL`,
 `INTAKE_STORE_URL`, which `intake run` sets for its workers) and loads every channel, so the
 outbound actors can answer on each. The actors are one per `outbound.jobs.Job`: `ticket` and
-`followup` run on the queue of the complaint's unit, `ack` on `ack`. Only ids travel.
+`followup` run on the queue of the complaint's unit, `ack` on `ack`, a `notice` on its
+audience's (the complainant's on `ack`, a unit's on the unit's). Only ids travel.
 """
 
 from __future__ import annotations
@@ -23,4 +24,4 @@ broker = _runtime.broker or make_broker(_runtime.settings, broker_url(_runtime.s
 _runtime.broker = broker
 dramatiq.set_broker(broker)
 
-ticket, ack, followup = (broker.get_actor(job) for job in Job)
+ticket, ack, followup, notice = (broker.get_actor(job) for job in Job)

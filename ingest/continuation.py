@@ -1,32 +1,43 @@
 """Which complaint a message continues, if any: the decisions of threading and dedupe.
 
-An auto-reply is recorded only; a copy of a mail from another mailbox, a reply quoting a
-reference or answering one of our messages, a new message in an open conversation and an
-edit all attach to an existing complaint instead of opening a new one.
+An auto-reply is recorded only; a copy of a mail from another mailbox and an edit attach to
+their complaint. A reply that answers one of our messages (its Message-ID, random part and
+all), quotes a reference in its subject, or comes in an open conversation continues that
+complaint only when its sender may speak for it (`handling.speakers`): the complainant's
+message is a follow-up or an answer, the unit's carries its commands. Anyone else's is a
+new complaint that mentions the old one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handling import clocks, inbound
+from handling.speakers import Speaker, speaker_of
 from ingest import records
 from ingest.records import Outcome, OutcomeStatus
+from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import Complaint
-from intake.states import OPEN, JobState, RawState
+from intake.states import OPEN, ComplaintStatus, JobState, RawState
+from normalize.commands import survey_score
 from normalize.records import Normalized
-from routing.clocks import first_answer_due
+from normalize.reference import ref_from_subject
+from routing.clocks import ClockName
 from store import repo
 from store.models import ComplaintRow, OutboundMessageRow, RawMessageRow
 
 log = logging.getLogger(__name__)
 
 
-def settle(session: Session, runtime: Runtime, item: records.Item) -> Outcome | None:
-    """Auto-replies, copies from another mailbox and follow-ups; None for a new complaint."""
+def settle(session: Session, runtime: Runtime, item: records.Item) -> Outcome | records.Item:
+    """What becomes of `item`: an outcome when it is settled on an existing complaint (or
+    recorded only), else the item to make a new complaint of (naming a complaint it
+    mentions)."""
     row, complaint, normalized = item.row, item.complaint, item.normalized
     if complaint.auto_submitted:
         row.status = RawState.PROCESSED
@@ -56,14 +67,43 @@ def settle(session: Session, runtime: Runtime, item: records.Item) -> Outcome | 
         edited = _complaint_by_source(session, row.channel, normalized.replaces)
         if edited is not None:
             return _record_edit(session, row, edited, complaint)
-    existing = (
-        _complaint_by_reference(session, complaint.ticket_ref)
-        or _complaint_answered(session, normalized)
-        or _open_in_thread(session, normalized.thread_key)
-    )
-    if existing is not None:
+    existing = _continued(session, runtime, normalized)
+    if existing is None:  # new; a reference it names that is none of ours stays a mention
+        return item
+    speaker = speaker_of(existing, normalized, runtime.settings)
+    if speaker is Speaker.UNIT:
+        return _record_unit_mail(session, runtime, row, existing, complaint)
+    if speaker is Speaker.COMPLAINANT:
         return _record_followup(session, runtime, row, existing, complaint)
-    return None
+    log.info(
+        "raw %s: names %s but is not its complainant's: a new complaint", row.id, existing.reference
+    )
+    return _mentioning(item, existing.reference)
+
+
+def _continued(session: Session, runtime: Runtime, normalized: Normalized) -> ComplaintRow | None:
+    """The complaint a message would continue: the one whose message it answers, the one
+    its subject names, or the latest of its conversation that still listens."""
+    found = _complaint_answered(session, normalized)
+    if found is None:
+        subject = normalized.complaint.subject
+        reference = (
+            ref_from_subject(subject, runtime.settings.reference.prefix) if subject else None
+        )
+        if normalized.complaint.channel not in EMAIL_CHANNELS:
+            reference = normalized.complaint.ticket_ref  # a chat names it in the text
+        found = _complaint_by_reference(session, reference)
+    if found is None:
+        found = _listening_in_thread(session, normalized)
+    return found
+
+
+def _mentioning(item: records.Item, reference: str) -> records.Item:
+    """The item as a new complaint that mentions complaint `reference` (shown to the unit;
+    the sender learns nothing of it)."""
+    return dataclasses.replace(
+        item, complaint=dataclasses.replace(item.complaint, ticket_ref=reference)
+    )
 
 
 def depends_on(items: list[records.Item], item: records.Item) -> bool:
@@ -84,30 +124,59 @@ def _record_followup(
     existing: ComplaintRow,
     complaint: Complaint,
 ) -> Outcome:
-    """A message on an open complaint: stored on it; the unit is told, unless it wrote it."""
-    unit_addresses = {u.email.lower() for u in runtime.settings.unit}
-    from_unit = (complaint.complainant.email or "").lower() in unit_addresses
+    """The complainant's message: an answer to our decision or survey, else a follow-up
+    stored on the complaint and forwarded to its unit."""
+    answer, work = inbound.complainant_message(
+        session, runtime.settings, existing, row.id, complaint.body
+    )
     row.status, row.complaint_id = RawState.PROCESSED, existing.id
-    row.forward_state = JobState.NOT_NEEDED if from_unit else JobState.PENDING
+    row.forward_state = JobState.NOT_NEEDED if answer else JobState.PENDING
     repo.add_event(
         session,
-        "unit_reply" if from_unit else "followup",
+        "complainant_answer" if answer else "followup",
         complaint_id=existing.id,
         raw_message_id=row.id,
         subject=complaint.subject,
     )
-    log.info(
-        "raw %s: continues %s%s",
-        row.id,
-        existing.reference,
-        " (from the unit)" if from_unit else "",
-    )
+    log.info("raw %s: %s %s", row.id, "answers" if answer else "continues", existing.reference)
     return Outcome(
         row.id,
         OutcomeStatus.FOLLOWUP,
         existing.id,
         existing.reference,
-        forward_queue=None if from_unit else existing.queue,
+        forward_queue=None if answer else existing.queue,
+        work=tuple(work),
+    )
+
+
+def _record_unit_mail(
+    session: Session,
+    runtime: Runtime,
+    row: RawMessageRow,
+    existing: ComplaintRow,
+    complaint: Complaint,
+) -> Outcome:
+    """The unit's reply to its ticket: its commands applied, the rest an internal note."""
+    row.status, row.complaint_id = RawState.PROCESSED, existing.id
+    row.forward_state = JobState.NOT_NEEDED
+    repo.add_event(
+        session,
+        "unit_reply",
+        complaint_id=existing.id,
+        raw_message_id=row.id,
+        actor=f"unit:{existing.unit}",
+        subject=complaint.subject,
+        sender=complaint.complainant.email,
+    )
+    work = inbound.unit_mail(session, runtime.settings, existing, row.id, complaint.body)
+    log.info(
+        "raw %s: the unit's reply on %s (%s)",
+        row.id,
+        existing.reference,
+        mask(complaint.complainant.email or ""),
+    )
+    return Outcome(
+        row.id, OutcomeStatus.FOLLOWUP, existing.id, existing.reference, work=tuple(work)
     )
 
 
@@ -140,23 +209,22 @@ def _apply_ssl_clock(
     BR 4.9.5), as if it had come through that address alone, whatever the hour."""
     if complaint.channel != "email_ssl":
         return  # a copy through a general box changes nothing
-    settings = runtime.settings
-    due = first_answer_due(
-        twin.received_at,
-        complaint.channel,
-        ssl_hours=settings.clock.ssl_answer_hours,
-        tz=settings.clock.timezone,
+    started = clocks.ensure(
+        session, twin, ClockName.SSL_PRELIMINARY, twin.received_at, runtime.settings
     )
-    if twin.due_at != due:
-        repo.add_event(
-            session,
-            "clock_changed",
-            complaint_id=twin.id,
-            channel=complaint.channel,
-            due_at=due,
-            was=twin.due_at,
-        )
-        twin.due_at = due
+    if started is None:
+        return
+    due = started.due_at  # the clock its ticket shows from now on, as through that box alone
+    repo.add_event(
+        session,
+        "clock_changed",
+        complaint_id=twin.id,
+        channel=complaint.channel,
+        clock=ClockName.SSL_PRELIMINARY,
+        due_at=due,
+        was=twin.due_at,
+    )
+    twin.due_at = due
 
 
 def _complaint_by_reference(session: Session, reference: str | None) -> ComplaintRow | None:
@@ -180,16 +248,25 @@ def _complaint_answered(session: Session, normalized: Normalized) -> ComplaintRo
     ).first()
 
 
-def _open_in_thread(session: Session, thread_key: str | None) -> ComplaintRow | None:
-    """The latest open complaint of a conversation (a chat) that a new message continues."""
-    if not thread_key:
+LISTENING = OPEN | {ComplaintStatus.RESOLVED}  # a resolved one awaits KABUL or RET
+
+
+def _listening_in_thread(session: Session, normalized: Normalized) -> ComplaintRow | None:
+    """The latest complaint of a conversation (a chat) that a new message continues: one
+    still open or awaiting an answer to its decision, or a closed one that asked for a
+    rating when the message is one."""
+    if not normalized.thread_key:
         return None
-    return session.scalars(
+    latest = session.scalars(
         select(ComplaintRow)
-        .where(ComplaintRow.thread_key == thread_key, ComplaintRow.status.in_(OPEN))
+        .where(ComplaintRow.thread_key == normalized.thread_key)
         .order_by(ComplaintRow.id.desc())
         .limit(1)
     ).first()
+    if latest is None or latest.status in LISTENING:
+        return latest
+    rating = survey_score(normalized.complaint.body) is not None
+    return latest if rating and inbound.awaits_rating(session, latest) else None
 
 
 def _complaint_by_source(session: Session, channel: str, source_id: str) -> ComplaintRow | None:

@@ -125,22 +125,21 @@ def process(runtime: Runtime, raw_ids: Sequence[int]) -> dict[int, Outcome]:
         fresh: list[records.Item] = []
         later: list[records.Item] = []
         for item in _items(rows, results, failures):
-            outcome = _settle_safely(session, runtime, item, failures)
-            if outcome is not None:
-                outcomes[item.row.id] = outcome
-            elif item.row.id in failures:
-                continue
-            elif depends_on(fresh, item):
+            if depends_on(fresh, item):
                 later.append(item)  # continues an item of this batch: settled once created
-            else:
-                fresh.append(item)
+                continue
+            settled = _settle_safely(session, runtime, item, failures)
+            if isinstance(settled, Outcome):
+                outcomes[item.row.id] = settled
+            elif settled is not None:
+                fresh.append(settled)
         created = records.create_complaints(session, runtime, fresh, failures)
         for item in later:
-            outcome = _settle_safely(session, runtime, item, failures)
-            if outcome is not None:
-                outcomes[item.row.id] = outcome
-            elif item.row.id not in failures:  # its twin failed: it stands on its own
-                created += records.create_complaints(session, runtime, [item], failures)
+            settled = _settle_safely(session, runtime, item, failures)
+            if isinstance(settled, Outcome):
+                outcomes[item.row.id] = settled
+            elif settled is not None:  # its own, or its twin failed: it stands on its own
+                created += records.create_complaints(session, runtime, [settled], failures)
         for done in created:
             outcomes[done.raw_id] = Outcome(
                 done.raw_id, OutcomeStatus.CREATED, done.complaint_id, done.reference
@@ -162,14 +161,15 @@ def _work_of(created: list[records.Created], outcomes: Iterable[Outcome]) -> lis
     for outcome in outcomes:
         if outcome.forward_queue:
             work.append(Work(Job.FOLLOWUP, outcome.raw_id, outcome.forward_queue))
+        work.extend(outcome.work)
     return work
 
 
 def _settle_safely(
     session: Session, runtime: Runtime, item: records.Item, failures: dict[int, Failed]
-) -> Outcome | None:
+) -> Outcome | records.Item | None:
     """`settle` in a savepoint: a failure is the item's alone (PostgreSQL would otherwise
-    abort the whole batch's transaction)."""
+    abort the whole batch's transaction); None when it failed."""
     try:
         with session.begin_nested():
             return settle(session, runtime, item)

@@ -22,7 +22,7 @@ from intake.runtime import Runtime
 from intake.states import JobState, RawState
 from outbound import jobs
 from outbound.jobs import Job, Work
-from store.models import ComplaintRow, RawMessageRow
+from store.models import ComplaintRow, NoticeRow, RawMessageRow
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,12 @@ def reconcile(runtime: Runtime, *, everything: bool = False) -> Report:
     """One pass: process stuck raw items, re-enqueue owed tickets, acks and follow-ups."""
     raws = _process_stuck_raws(runtime, everything)
     enqueued = jobs.dispatch(
-        runtime, [*_owed(runtime, everything), *_owed_followups(runtime, everything)]
+        runtime,
+        [
+            *_owed(runtime, everything),
+            *_owed_followups(runtime, everything),
+            *_owed_notices(runtime, everything),
+        ],
     )
     if raws or enqueued:
         log.info("reconciler: %s raw items processed, %s jobs re-enqueued", raws, enqueued)
@@ -98,6 +103,17 @@ def _owed_followups(runtime: Runtime, everything: bool) -> list[Work]:
     with runtime.sessions() as session:
         rows = session.execute(query.order_by(RawMessageRow.id)).all()
     return [Work(Job.FOLLOWUP, raw_id, queue) for raw_id, queue in rows]
+
+
+def _owed_notices(runtime: Runtime, everything: bool) -> list[Work]:
+    """Notices not yet sent (and, but at start, not just enqueued)."""
+    query = select(NoticeRow.id, NoticeRow.queue).where(NoticeRow.state == JobState.PENDING)
+    if not everything:
+        stale = clock.now() - timedelta(seconds=runtime.settings.broker.requeue_after_seconds)
+        query = query.where(or_(NoticeRow.enqueued_at.is_(None), NoticeRow.enqueued_at < stale))
+    with runtime.sessions() as session:
+        rows = session.execute(query.order_by(NoticeRow.id)).all()
+    return [Work(Job.NOTICE, notice_id, queue) for notice_id, queue in rows]
 
 
 class ReconcilerThread(threading.Thread):

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from handling import clocks
 from ingest.prepare import Failed
 from intake import clock
 from intake.errors import IntakeError
@@ -25,10 +26,11 @@ from intake.schema import Complaint, RoutingDecision
 from intake.states import ComplaintStatus, JobState, RawState
 from normalize.records import Normalized
 from outbound.channels import answers_in_kind
-from routing.clocks import first_answer_due
+from outbound.jobs import Work
 from store import repo
 from store.models import (
     AttachmentRow,
+    ClockRow,
     ComplaintRow,
     EventRow,
     RawMessageRow,
@@ -56,6 +58,7 @@ class Outcome:
     reference: str | None = None
     error: str | None = None
     forward_queue: str | None = None  # a follow-up to forward to this unit queue
+    work: tuple[Work, ...] = ()  # what its commands or answers owe (handling)
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,11 @@ def _insert(session: Session, runtime: Runtime, items: list[Item]) -> list[Creat
     attachments: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    clock_rows: list[dict[str, Any]] = []
     for item, complaint_id, values in zip(items, ids, rows):
+        clock_rows += clocks.values_for(
+            complaint_id, values["channel"], values["received_at"], runtime.settings, values["unit"]
+        )
         blobs.update(item.normalized.blobs)
         attachments += [
             {
@@ -131,6 +138,7 @@ def _insert(session: Session, runtime: Runtime, items: list[Item]) -> list[Creat
         (AttachmentRow, attachments),
         (RoutingDecisionRow, decisions),
         (EventRow, events),
+        (ClockRow, clock_rows),
     ):
         if many:
             session.execute(insert(model), many)
@@ -197,11 +205,8 @@ def _complaint_values(
         "unit": decision.unit,
         "queue": decision.queue,
         "status": ComplaintStatus.ASSIGNED,
-        "due_at": first_answer_due(
-            complaint.received_at,
-            complaint.channel,
-            ssl_hours=settings.clock.ssl_answer_hours,
-            tz=settings.clock.timezone,
+        "due_at": clocks.primary_due(
+            complaint.channel, complaint.received_at, settings, decision.unit
         ),
         "delivery_state": JobState.PENDING,
         "ack_state": JobState.PENDING

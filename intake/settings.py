@@ -78,8 +78,19 @@ class LimitsSettings:
 
 @dataclass(frozen=True)
 class ClockSettings:
-    ssl_answer_hours: int = 24
+    """The clocks of docs/design.md; these keys are a contract."""
+
+    ssl_answer_hours: int = 24  # BR 4.9.5 preliminary report, wall clock
     timezone: str = "Europe/Istanbul"
+    working_hours: str = "08:30-17:30"  # Turkish business time: weekdays, these hours
+    half_day_end: str = "13:00"  # eves of the Bayrams and 28 October end here
+    extra_closed_days: tuple[str, ...] = ()  # "YYYY-MM-DD": administrative leave, declared yearly
+    escalation_email: str = ""  # told at 100 % of every clock; empty: the breach is recorded only
+    eta_notice_days: float = 1.0  # the complainant hears the estimated time within this
+    cimer_answer_days: int = 30  # Law 3071, calendar days
+    kvkk_answer_days: int = 30  # KVKK art. 13, calendar days
+    warn_at: tuple[float, ...] = (0.5, 0.8)  # the unit is warned at these parts of a clock
+    ssl_reminder_hours: tuple[float, ...] = (12.0, 20.0)  # and of the SSL clock, in hours
 
 
 @dataclass(frozen=True)
@@ -128,11 +139,27 @@ class UnitSettings:
     name: str
     email: str
     products: tuple[str, ...] = ()
+    # Staff answer from their own mailboxes: addresses, or domains ("@example.org"), whose
+    # mail about this unit's complaints counts as the unit's (commands included).
+    members: tuple[str, ...] = ()
+    typical_resolution_days: float = 5.0  # business days: the `resolution` clock's target
 
     @property
     def queue(self) -> str:
         """The unit's Dramatiq queue (one per unit)."""
         return f"unit.{self.code}"
+
+    def speaks_for(self, address: str | None) -> bool:
+        """Whether mail from `address` is the unit's: its own address or one of `members`."""
+        if not address:
+            return False
+        address = address.strip().lower()
+        domain = address.rpartition("@")[2]
+        for member in (self.email, *self.members):
+            member = member.strip().lower()
+            if address == member or (member.startswith("@") and domain == member[1:]):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -180,7 +207,22 @@ class ImapSettings:
 
 @dataclass(frozen=True)
 class AcknowledgeSettings:
-    max_per_address_per_day: int = 5  # stops a mail loop nobody foresaw
+    """Caps on automatic mail, reserved before each send: a loop or a flood reflected by our
+    address stops here. Addresses are counted normalised (case, `+tag`)."""
+
+    max_per_address_per_day: int = 5
+    max_per_domain_per_day: int = 200
+    max_per_desk_per_day: int = 5000
+    max_name_chars: int = 40  # a longer display name is not used in the greeting
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """Whose word counts: with `require_authentication`, a From is believed only when our own
+    server (`authserv_id`) vouches for it in Authentication-Results (DMARC or DKIM pass)."""
+
+    authserv_id: str = ""
+    require_authentication: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,6 +280,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     acknowledge: AcknowledgeSettings = field(default_factory=AcknowledgeSettings)
+    trust: TrustSettings = field(default_factory=TrustSettings)
     unit: tuple[UnitSettings, ...] = ()
     mailbox: tuple[MailboxSettings, ...] = ()
     rule: tuple[RuleSpec, ...] = ()
@@ -353,6 +396,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"smtp.security: must be one of {SECURITY}")
     owners: dict[str, str] = {}
     for unit in settings.unit:
+        if unit.typical_resolution_days <= 0:
+            raise ConfigError(f"unit {unit.code!r}: typical_resolution_days must be above 0")
         for product in unit.products:
             if product not in PRODUCTS:
                 raise ConfigError(f"unit {unit.code!r}: unknown product {product!r}")
@@ -368,6 +413,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError("telegram.mode: must be 'polling' or 'webhook'")
     if settings.twitter.enabled and not settings.twitter.user_id:
         raise ConfigError("twitter.user_id: the account's numeric id is required when enabled")
+    _validate_clock(settings.clock)
+    if settings.trust.require_authentication and not settings.trust.authserv_id:
+        raise ConfigError("trust.authserv_id: required with require_authentication = true")
     names = [box.name for box in settings.mailbox]
     if len(names) != len(set(names)):
         raise ConfigError("mailbox: names must be unique")
@@ -378,6 +426,28 @@ def validate(settings: Settings) -> None:
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _validate_clock(clock: ClockSettings) -> None:
+    """The shapes of the clock keys (routing.businesstime reads their meaning)."""
+    if not _HOURS.match(clock.working_hours):
+        raise ConfigError('clock.working_hours: expected "HH:MM-HH:MM", e.g. "08:30-17:30"')
+    opens, closes = clock.working_hours.split("-")
+    if not opens < clock.half_day_end < closes or not _TIME.match(clock.half_day_end):
+        raise ConfigError("clock.half_day_end: a time HH:MM within the working hours")
+    for day in clock.extra_closed_days:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ConfigError(
+                f"clock.extra_closed_days: {day!r} is not a date YYYY-MM-DD"
+            ) from None
+    if any(not 0 < part < 1 for part in clock.warn_at):
+        raise ConfigError("clock.warn_at: parts between 0 and 1, e.g. [0.5, 0.8]")
+    if any(not 0 < hours < clock.ssl_answer_hours for hours in clock.ssl_reminder_hours):
+        raise ConfigError("clock.ssl_reminder_hours: hours before ssl_answer_hours")
 
 
 def _validate_mailbox(box: MailboxSettings) -> None:

@@ -38,6 +38,7 @@ def _email(raw: RawMessage, settings: Settings) -> Normalized:
         received_at=raw.received_at,
         reference_prefix=settings.reference.prefix,
         limits=limits_of(settings),
+        authserv_id=settings.trust.authserv_id,
     )
 
 

@@ -1,6 +1,6 @@
 """Who complained: name and address from the headers, a phone number from the text.
 
-`mail` calls `build_complainant` with the decoded From/Reply-To and the visible reply and
+`mail` calls `build_complainant` with the decoded From and the visible reply and
 signature. A Turkish number (`0 5xx xxx xx xx`, `+90 …`, `(0312) …`) is taken when there is
 one, written in E.164 (`+905321234567`); anything less certain is left None.
 """
@@ -44,9 +44,8 @@ def phone_windows(text: str) -> tuple[str, ...]:
 
 
 def build_complainant(headers: HeaderMap, *texts: str) -> Complainant:
-    """Reply-To if it holds an address (RFC 5322 §3.6.2: replies go there), else From."""
-    name, address = parse_address(first(headers, "reply-to"))
-    if not address:
-        name, address = parse_address(first(headers, "from"))
+    """The From: the sender's own address. Never Reply-To, which the sender chooses freely:
+    our answers to it would make the desk a reflector of mail to anyone."""
+    name, address = parse_address(first(headers, "from"))
     windows = [window for text in texts for window in phone_windows(text)]
     return Complainant(name=name, email=address, phone=find_phone(*windows), handle=None)

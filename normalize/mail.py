@@ -18,6 +18,7 @@ from email.policy import compat32
 
 from intake import clock
 from intake.schema import Attachment, Complaint
+from normalize.authresults import sender_authenticated
 from normalize.autoreply import detect_auto_reason
 from normalize.body import assemble_body
 from normalize.complainant import build_complainant
@@ -115,8 +116,12 @@ def normalize_email(
     received_at: datetime | None = None,
     limits: EmailLimits = DEFAULT_LIMITS,
     reference_prefix: str = "CMP",
+    authserv_id: str = "",
 ) -> Normalized:
-    """Normalise one RFC 5322 message; raises only `NotAnEmail`, for bytes that are no mail."""
+    """Normalise one RFC 5322 message; raises only `NotAnEmail`, for bytes that are no mail.
+
+    With `authserv_id` (our own server), `sender_authenticated` says whether that server's
+    Authentication-Results vouch for the From (DMARC or DKIM pass); else it is None."""
     msg, parse_notes = parse_message(check_email(payload))
     headers, content_type = index_headers(msg), msg.get_content_type()
     subject, subject_notes = repair_mojibake(decode_header(first(headers, "subject")))
@@ -143,4 +148,14 @@ def normalize_email(
     return Normalized(
         complaint, blobs, thread.message_id, thread.in_reply_to, thread.references, thread.date,
         reason, refused, notes,
+        sender_authenticated=vouched_for(headers, complaint.complainant.email, authserv_id),
     )  # fmt: skip
+
+
+def vouched_for(headers: HeaderMap, sender: str | None, authserv_id: str) -> bool | None:
+    """Whether our server (`authserv_id`) vouches for the From's domain; None unasked."""
+    if not authserv_id:
+        return None
+    domain = (sender or "").rpartition("@")[2]
+    results = tuple(headers.get("authentication-results", ()))
+    return bool(domain) and sender_authenticated(results, authserv_id, domain)

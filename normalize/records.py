@@ -55,3 +55,5 @@ class Normalized:
     # complaint a new message continues, and the source_id of a message this one edits.
     thread_key: str | None = None
     replaces: str | None = None
+    # Our own server's word on the From (normalize.authresults); None when not asked.
+    sender_authenticated: bool | None = None

@@ -27,7 +27,7 @@ from intake.settings import Settings
 from intake.states import JobState
 from outbound import delivery
 from outbound.jobs import ACK_QUEUE, Job
-from store.models import DeadLetterRow, RawMessageRow
+from store.models import DeadLetterRow, NoticeRow, RawMessageRow
 from store.repo import add_event
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,9 @@ def _complaint_of(session: Any, job: Job | None, target: int | None) -> int | No
     if job is Job.FOLLOWUP:
         raw = session.get(RawMessageRow, target)
         return raw.complaint_id if raw is not None else None
+    if job is Job.NOTICE:
+        notice = session.get(NoticeRow, target)
+        return notice.complaint_id if notice is not None else None
     return target
 
 

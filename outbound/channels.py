@@ -28,9 +28,11 @@ class AckRequest:
     subject: str
     language: str
     transport: Mapping[str, Any] = field(default_factory=dict)  # of the raw message
+    text: str = ""  # a notice to send instead of the acknowledgement (handling.notices)
 
 
-# Sends the acknowledgement; returns the id of what it sent (the id a reply carries back).
+# Sends the acknowledgement (or the notice in `text`); returns the id of what it sent (the
+# id a reply carries back).
 # Raises `TemporaryError` or `PermanentError`, named by what the caller should do.
 Sender = Callable[[Runtime, AckRequest], str]
 

@@ -7,11 +7,12 @@ that names it in In-Reply-To/References finds its complaint again; every mail ca
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 from intake import clock
@@ -41,6 +42,7 @@ class TicketView:
     decided_by: str
     confidence: float
     message_id: str | None
+    mentions: str | None = None  # a complaint this one names, written by someone else
 
 
 def make_message_id(reference: str, purpose: str, settings: Settings) -> str:
@@ -102,15 +104,43 @@ def _attach(msg: EmailMessage, attachments: list[tuple[str | None, str, bytes]])
         )
 
 
+# Something in a display name that makes it more than a name: a link, an address, a domain.
+NOT_A_NAME = re.compile(r"://|www\.|@|\b[\w-]+\.(?:[a-z]{2,})\b|[<>\[\]{}|\\]", re.IGNORECASE)
+
+
+def safe_name(name: str | None, settings: Settings) -> str | None:
+    """The sender's display name when it is fit for a greeting: short, no link, no address
+    (a long or linked "name" is how a forged mail makes our answer carry its text)."""
+    if not name or len(name) > settings.acknowledge.max_name_chars or NOT_A_NAME.search(name):
+        return None
+    return name
+
+
 def ack_mail(view: TicketView, settings: Settings) -> EmailMessage:
-    """The acknowledgement to the complainant, with the reference (seed 003)."""
+    """The acknowledgement to the complainant, with the reference (seed 003): to the bare
+    address, and nothing the sender wrote but a name fit for a greeting."""
     msg = _base(view, settings, "ack", auto="auto-replied")
-    msg["To"] = formataddr((view.name or "", view.email or ""))
+    msg["To"] = view.email or ""
     msg["Subject"] = f"[#{view.reference}] Başvurunuz alındı / We received your message"
     if view.message_id:  # RFC 5322 3.6.4: thread the answer under the complainant's mail
         msg["In-Reply-To"] = f"<{view.message_id}>"
         msg["References"] = f"<{view.message_id}>"
     msg.set_content(_ack_text(view, settings))
+    return msg
+
+
+def notice_mail(
+    view: TicketView, to: str, subject: str, body: str, purpose: str, settings: Settings
+) -> EmailMessage:
+    """A notice (handling.notices): to the complainant in their thread, or to a unit or
+    the supervisor, under the complaint's reference."""
+    msg = _base(view, settings, purpose, auto="auto-generated")
+    msg["To"] = to
+    msg["Subject"] = f"[#{view.reference}] {subject}"
+    if view.message_id and to == view.email:
+        msg["In-Reply-To"] = f"<{view.message_id}>"
+        msg["References"] = f"<{view.message_id}>"
+    msg.set_content(f"Referans / Reference: {view.reference}\n\n{body}\n")
     return msg
 
 
@@ -143,6 +173,15 @@ def _ticket_text(view: TicketView, settings: Settings) -> str:
         f"Başvuru sahibi / Complainant: {view.name or '-'}",
         f"E-posta: {view.email or '-'}   Telefon: {view.phone or '-'}   Hesap: {view.handle or '-'}",
         f"Yönlendirme / Routing: {view.unit_name} ({view.decided_by}, {view.confidence:.2f})",
+        *(
+            [
+                f"Andığı kayıt / Mentions: {view.mentions} (başka biri yazdı; o kaydın sahibine "
+                "bu kayıttan bilgi verilmez / written by someone else; nothing of that "
+                "complaint is told to this sender)"
+            ]
+            if view.mentions
+            else []
+        ),
         "",
         f"Konu / Subject: {view.subject}",
         "",
@@ -155,7 +194,8 @@ def _ticket_text(view: TicketView, settings: Settings) -> str:
 
 
 def _ack_text(view: TicketView, settings: Settings) -> str:
-    greeting = f"Sayın {view.name}," if view.name else "Sayın başvuru sahibi,"
+    name = safe_name(view.name, settings)
+    greeting = f"Sayın {name}," if name else "Sayın başvuru sahibi,"
     ssl_note = (
         "\nSSL sertifika problem bildiriminiz 24 saat içinde değerlendirilip yanıtlanacaktır.\n"
         "Your SSL certificate problem report will be assessed and answered within 24 hours.\n"
@@ -168,7 +208,7 @@ def _ack_text(view: TicketView, settings: Settings) -> str:
         "Çözüm süreci hakkında sizi bilgilendireceğiz. Bu konudaki yazışmalarda konu "
         f"satırındaki [#{view.reference}] ifadesini lütfen koruyunuz.\n"
         f"{ssl_note}\n"
-        f"Dear {view.name or 'customer'},\n\n"
+        f"Dear {name or 'customer'},\n\n"
         f"Your message has been registered under reference {view.reference}. We will keep "
         f"you informed. Please keep [#{view.reference}] in the subject when you write to us "
         "about it.\n"

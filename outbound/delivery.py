@@ -8,6 +8,7 @@ not sent for now (claim released; the queue retries a temporary fault, see `brok
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake import clock
@@ -25,7 +26,7 @@ from intake.runtime import Runtime
 from intake.schema import Complainant, RawMessage
 from intake.states import JobState
 from normalize.channels import normalize_raw
-from outbound import compose, smtp
+from outbound import budget, compose, smtp
 from outbound.channels import AckRequest, sender_for
 from outbound.jobs import Job
 from store import repo
@@ -33,6 +34,7 @@ from store.models import (
     AttachmentRow,
     Base,
     ComplaintRow,
+    NoticeRow,
     OutboundMessageRow,
     RawMessageRow,
     RoutingDecisionRow,
@@ -47,6 +49,10 @@ _Row = TypeVar("_Row", bound=Base)
 
 class Suppressed(PermanentError):
     """Not sent on purpose (e.g. the daily cap of automatic mails to one address)."""
+
+
+class Unreachable(PermanentError):
+    """No way to reach the person on their channel (a phone entry without an address)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
             problem = exc
     if problem is not None:
         _finish(runtime, job, target_id, None, problem)
-        if isinstance(problem, Suppressed):
+        if isinstance(problem, (Suppressed, Unreachable)):
             return False
         raise problem
     try:
@@ -113,15 +119,11 @@ def _finish(
     sent_id: str = "",
 ) -> None:
     """Record the outcome on the row and in the complaint's event log."""
-    state = (
-        JobState.SENT
-        if problem is None
-        else (JobState.SUPPRESSED if isinstance(problem, Suppressed) else JobState.FAILED)
-    )
+    state = _state_after(problem)
     with runtime.sessions.begin() as session:
         row = _get(session, job.columns.model, target_id)
         setattr(row, job.columns.state.key, state)
-        complaint_id = row.complaint_id if isinstance(row, RawMessageRow) else row.id
+        complaint_id = row.id if isinstance(row, ComplaintRow) else row.complaint_id
         if problem is not None:
             repo.add_event(
                 session,
@@ -138,6 +140,8 @@ def _finish(
             row.delivered_at = now
         elif isinstance(row, ComplaintRow) and job is Job.ACK:
             row.acknowledged_at = now
+        elif isinstance(row, NoticeRow):
+            row.sent_at = now
         session.add(
             OutboundMessageRow(
                 complaint_id=complaint_id,
@@ -154,7 +158,16 @@ def _finish(
             actor="worker",
             message_id=sent_id,
             to=mask(out.recipient),
+            notice=row.purpose if isinstance(row, NoticeRow) else None,
         )
+
+
+def _state_after(problem: PermanentError | None) -> JobState:
+    if problem is None:
+        return JobState.SENT
+    if isinstance(problem, Suppressed):
+        return JobState.SUPPRESSED
+    return JobState.NO_ADDRESS if isinstance(problem, Unreachable) else JobState.FAILED
 
 
 def _get(session: Session, model: type[_Row], row_id: int) -> _Row:
@@ -191,11 +204,47 @@ def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
         )
     if not row.complainant_email:
         raise PermanentError("nothing to acknowledge to: no address")
-    cap = runtime.settings.acknowledge.max_per_address_per_day
-    if _automatic_mails_today(session, row.complainant_email) >= cap:
-        raise Suppressed(f"{cap} automatic mails to this address in the last 24 hours")
-    message = compose.ack_mail(_view(session, row, row.unit), runtime.settings)
+    settings = runtime.settings
+    try:
+        budget.reserve(
+            session,
+            row.complainant_email,
+            settings.acknowledge,
+            clock.now(),
+            settings.clock.timezone,
+        )
+    except budget.OverBudget as exc:
+        raise Suppressed(str(exc)) from None
+    message = compose.ack_mail(_view(session, row, row.unit), settings)
     return Outgoing(Job.ACK, row.complainant_email, row.id, row.reference, message=message)
+
+
+def _notice(session: Session, runtime: Runtime, notice_id: int) -> Outgoing:
+    """A notice, to its audience: the complainant on their own channel (by e-mail when it
+    has no sender of its own), the unit that now holds the complaint, or the supervisor."""
+    notice = _get(session, NoticeRow, notice_id)
+    row = _get(session, ComplaintRow, notice.complaint_id)
+    settings = runtime.settings
+    if notice.audience == "complainant":
+        answer = sender_for(row.channel)
+        if answer is not None:
+            request = dataclasses.replace(_ack_request(session, row), text=notice.body)
+            recipient = row.complainant_handle or row.source_id
+            return Outgoing(
+                Job.NOTICE, recipient, row.id, row.reference, send=lambda: answer(runtime, request)
+            )
+        if not row.complainant_email:
+            raise Unreachable(f"no way to reach the complainant of a {row.channel} entry")
+        to = row.complainant_email
+    elif notice.audience == "escalation":
+        to = settings.clock.escalation_email
+        if not to:
+            raise Unreachable("no [clock] escalation_email is set")
+    else:
+        to = settings.unit_named(row.unit).email
+    view = _view(session, row, settings.unit_named(row.unit).name)
+    message = compose.notice_mail(view, to, notice.subject, notice.body, notice.purpose, settings)
+    return Outgoing(Job.NOTICE, to, row.id, row.reference, message=message)
 
 
 def _ack_request(session: Session, row: ComplaintRow) -> AckRequest:
@@ -246,23 +295,7 @@ def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:
     return Outgoing(Job.FOLLOWUP, unit.email, row.id, row.reference, message=message)
 
 
-BUILDERS = {Job.TICKET: _ticket, Job.ACK: _ack, Job.FOLLOWUP: _followup}
-
-
-def _automatic_mails_today(session: Session, address: str) -> int:
-    since = clock.now() - timedelta(days=1)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(OutboundMessageRow)
-            .where(
-                func.lower(OutboundMessageRow.recipient) == address.lower(),
-                OutboundMessageRow.purpose == Job.ACK.value,
-                OutboundMessageRow.sent_at >= since,
-            )
-        )
-        or 0
-    )
+BUILDERS = {Job.TICKET: _ticket, Job.ACK: _ack, Job.FOLLOWUP: _followup, Job.NOTICE: _notice}
 
 
 def _view(session: Session, row: ComplaintRow, unit_name: str) -> compose.TicketView:
@@ -290,4 +323,5 @@ def _view(session: Session, row: ComplaintRow, unit_name: str) -> compose.Ticket
         decided_by=decision.decided_by if decision else "-",
         confidence=decision.confidence if decision else 0.0,
         message_id=row.message_id,
+        mentions=row.ticket_ref,
     )

@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from intake import clock
 from intake.runtime import Runtime
-from store.models import ComplaintRow, RawMessageRow
+from store.models import ComplaintRow, NoticeRow, RawMessageRow
 from store.repo import JobColumns
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class Job(StrEnum):
     TICKET = "ticket"  # e-mail the complaint to its unit
     ACK = "ack"  # acknowledge it to the complainant, on their own channel
     FOLLOWUP = "followup"  # forward a later message on it to the unit (the target: a raw id)
+    NOTICE = "notice"  # a notice the desk owes (the target: a notice id; handling.notices)
 
     @property
     def columns(self) -> JobColumns:
@@ -50,6 +51,7 @@ class Job(StrEnum):
             Job.TICKET: "delivered",
             Job.ACK: "acknowledged",
             Job.FOLLOWUP: "followup_forwarded",
+            Job.NOTICE: "notice_sent",
         }[self]
 
 
@@ -69,6 +71,7 @@ _COLUMNS = {
     Job.FOLLOWUP: JobColumns(
         RawMessageRow, RawMessageRow.forward_state, RawMessageRow.forward_claimed_at, None
     ),
+    Job.NOTICE: JobColumns(NoticeRow, NoticeRow.state, NoticeRow.claimed_at, NoticeRow.enqueued_at),
 }
 
 
@@ -78,7 +81,7 @@ class Work:
 
     job: Job
     target_id: int
-    unit_queue: str  # the queue of the unit that holds the complaint
+    unit_queue: str  # the queue of the unit that holds the complaint (a notice: its own)
 
     @property
     def queue(self) -> str:

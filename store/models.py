@@ -119,6 +119,81 @@ class ComplaintRow(Base):
     ack_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The lifecycle beyond intake (handling/): the unit's estimate and decision, a merge,
+    # the complainant's answer to the survey.
+    eta_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    merged_into: Mapped[str | None] = mapped_column(String(32))
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    satisfaction_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ClockRow(Base):
+    """One obligation of a complaint with its own deadline (docs/design.md, the clocks).
+
+    `budget_seconds` is the time it allows, counted as its `measure` counts (wall clock,
+    calendar days or Turkish working hours); `paused` holds the closed pauses as
+    [start, end] pairs; `version` grows when the clock starts over (a reopened complaint),
+    so the notices of the new deadline are sent again, once each.
+    """
+
+    __tablename__ = "clocks"
+    __table_args__ = (UniqueConstraint("complaint_id", "name", name="uq_clock_complaint_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(BigId, ForeignKey("complaints.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    measure: Mapped[str] = mapped_column(String(16))
+    pausable: Mapped[bool] = mapped_column(Boolean)
+    budget_seconds: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    paused_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    paused: Mapped[list[Any]] = mapped_column(default=list)
+    met_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    met_by: Mapped[str | None] = mapped_column(String(64))
+    breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class NoticeRow(Base):
+    """A message the desk owes someone beyond the ticket and the acknowledgement: a unit's
+    answer or decision told to the complainant, the survey, a reminder, an escalation.
+
+    Written to the store before it is sent, like every mail: `key` makes each one unique
+    (a clock's threshold of one deadline version, an action's message), so two scheduler
+    passes, or a restart, never send one twice; `state` is a job's (pending → sent …).
+    """
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(BigId, ForeignKey("complaints.id"), index=True)
+    key: Mapped[str] = mapped_column(String(191), unique=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    audience: Mapped[str] = mapped_column(String(16))  # complainant | unit | escalation
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str] = mapped_column(String(96))
+    state: Mapped[str] = mapped_column(String(16), index=True, default=JobState.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class SendBudgetRow(Base):
+    """Automatic mails sent per address, domain or the whole desk per local day: reserved
+    by one conditional UPDATE before each send, so concurrent workers never exceed a cap."""
+
+    __tablename__ = "send_budget"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # address | domain | desk
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, local
+    used: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class BlobRow(Base):

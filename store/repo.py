@@ -23,6 +23,7 @@ from store.models import (
     BlobRow,
     ComplaintRow,
     EventRow,
+    NoticeRow,
     RawMessageRow,
     ReferenceCounterRow,
     WatermarkRow,
@@ -131,7 +132,7 @@ class JobColumns:
     """Where one outbound job keeps its progress: its table, its state column, when it was
     claimed by a worker, and when it was last enqueued (None: not stamped)."""
 
-    model: type[ComplaintRow] | type[RawMessageRow]
+    model: type[ComplaintRow] | type[RawMessageRow] | type[NoticeRow]
     state: InstrumentedAttribute[Any]
     claimed_at: InstrumentedAttribute[datetime | None]
     enqueued_at: InstrumentedAttribute[datetime | None] | None

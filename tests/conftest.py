@@ -158,12 +158,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def make_settings(tmp_path: Path, **overrides: dict) -> settings_module.Settings:
-    """The shipped settings.toml with test overrides, table by table."""
+    """The shipped settings.toml with test overrides, table by table (`unit={code: {...}}`
+    changes the `[[unit]]` of that code)."""
     data = tomllib.loads((ROOT / "settings.toml").read_text(encoding="utf-8"))
     data["broker"]["state_dir"] = str(tmp_path / "state")
     data["smtp"]["outbox_dir"] = str(tmp_path / "outbox")
     data["store"]["url"] = f"sqlite:///{tmp_path / 'intake.db'}"
     for table, values in overrides.items():
+        if table == "unit":
+            for unit in data["unit"]:
+                unit.update(values.get(unit["code"], {}))
+            continue
         data.setdefault(table, {}).update(values)
     return settings_module.from_mapping(data, source="(tests)")
 

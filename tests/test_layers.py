@@ -3,7 +3,8 @@
 Read from the source with `ast` (every import, also those inside functions): the kernel
 (`intake`, without its entry points in `intake.cli`) imports no stage; the store imports
 only the kernel; `normalize` and `routing` are pure and import only the kernel (and, for
-routing, normalize's text folding); the outbound stage never reaches back into ingest.
+routing, normalize's text folding); the outbound stage never reaches back into ingest;
+handling (the lifecycle after intake) sits between the outbound stage and ingest.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("intake", "ingest", "normalize", "outbound", "routing", "store")
+PACKAGES = ("intake", "ingest", "normalize", "outbound", "routing", "store", "handling")
 
 # layer → the layers it may import (besides itself and third-party libraries)
 ALLOWED = {
@@ -23,8 +24,9 @@ ALLOWED = {
     "normalize": {"kernel"},
     "routing": {"kernel", "normalize"},
     "outbound": {"kernel", "store", "normalize"},
-    "ingest": {"kernel", "store", "normalize", "routing", "outbound"},
-    "entry": {"kernel", "store", "normalize", "routing", "outbound", "ingest"},
+    "handling": {"kernel", "store", "normalize", "routing", "outbound"},
+    "ingest": {"kernel", "store", "normalize", "routing", "outbound", "handling"},
+    "entry": {"kernel", "store", "normalize", "routing", "outbound", "ingest", "handling"},
 }
 
 

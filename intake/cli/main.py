@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from intake import settings as settings_module
-from intake.cli import commands, repair
+from intake.cli import commands, repair, scheduler, tickets
 from intake.errors import ConfigError, IntakeError
 from intake.privacy import setup_logging
 
@@ -123,4 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = sub.add_parser("reconcile", help="enqueue everything owed, now")
     cmd.set_defaults(handler=commands.reconcile)
+
+    tickets.add_parsers(sub)
+
+    cmd = sub.add_parser("scheduler", help="keep the clocks: reminders, ETAs, breaches")
+    cmd.add_argument("--once", action="store_true", help="one pass, sending what it owes")
+    cmd.add_argument("--at", default="", help="with --once: the pass as of this ISO 8601 time")
+    cmd.set_defaults(handler=scheduler.command)
     return parser

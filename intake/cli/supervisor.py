@@ -20,7 +20,7 @@ from ingest.prepare import start_pool
 from ingest.reconciler import ReconcilerThread
 from ingest.webhooks import HttpServer
 from intake import runtime
-from intake.cli import bundled_redis
+from intake.cli import bundled_redis, scheduler
 from intake.cli.wiring import prepare_schema, runtime_for
 from intake.errors import ConfigError
 from intake.runtime import Runtime
@@ -76,6 +76,7 @@ class Supervisor:
         self.reconciler = ReconcilerThread(self.runtime, settings.broker.reconcile_every_seconds)
         self.reconciler.start()
         feeds = [f for spec in channels.load() if spec.feeds for f in spec.feeds(self.runtime)]
+        feeds += scheduler.feeds(self.runtime)  # the clocks, on the same skeleton
         self.pollers = feed.start(feeds, self.stopping)
         if feeds:
             log.info("polling %s feeds: %s", len(feeds), ", ".join(f.ident.name for f in feeds))

@@ -28,6 +28,7 @@ from intake.settings import TelegramSettings, secret
 from normalize import telegram as tg
 from outbound.channels import AckRequest
 
+MAX_TEXT = 4096  # Bot API sendMessage
 ACK = (
     "Başvurunuz {reference} referans numarasıyla kayda alındı. Bu sohbete yazdıklarınız "
     "başvurunuza eklenir.\n\nYour complaint has been recorded under reference {reference}. "
@@ -46,13 +47,21 @@ def acknowledge(runtime: Runtime, request: AckRequest) -> str:
             _send(
                 runtime.settings.telegram,
                 chat_id,
-                ACK.format(reference=request.reference),
+                _text(request),
                 request.transport.get("message_id"),
             )
         )
     except TelegramError as exc:
         raise as_intake_error(exc) from None
     return f"telegram:{chat_id}:{sent.message_id}"
+
+
+def _text(request: AckRequest) -> str:
+    """The acknowledgement, or a notice under its reference (Telegram takes 4096 chars)."""
+    if not request.text:
+        return ACK.format(reference=request.reference)
+    text = f"[{request.reference}]\n{request.text}"
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 async def _send(config: TelegramSettings, chat_id: int, text: str, reply_to: int | None) -> Message:

@@ -30,6 +30,12 @@ ACK_TWEET = (
     "yazın. / Registered as {ref}; please continue by DM."
 )
 ACK_DM = "Başvurunuz {ref} numarasıyla kayda alındı. / Registered as {ref}."
+# A notice is never posted in public: the reply only says there is news, and where.
+NEWS_TWEET = (
+    "{handle}{ref} numaralı başvurunuzla ilgili bir gelişme var; ayrıntılar için lütfen DM "
+    "ile yazın. / There is news on {ref}; please write to us by DM."
+)
+MAX_DM = 10_000  # X API: characters of a direct message
 
 
 def acknowledge(runtime: Runtime, request: AckRequest) -> str:
@@ -56,7 +62,9 @@ def _ack_mention(client: tweepy.Client, request: AckRequest) -> str:
         "POST tweets",
         client.create_tweet,
         in_reply_to_tweet_id=str(tweet_id),
-        text=ACK_TWEET.format(handle=handle, ref=request.reference),
+        text=(NEWS_TWEET if request.text else ACK_TWEET).format(
+            handle=handle, ref=request.reference
+        ),
         user_auth=True,
     )
     return f"x:{_sent_id(answer, 'id')}"
@@ -70,7 +78,9 @@ def _ack_dm(client: tweepy.Client, request: AckRequest) -> str:
         "POST dm",
         client.create_direct_message,
         participant_id=str(sender_id),
-        text=ACK_DM.format(ref=request.reference),
+        text=f"[{request.reference}]\n{request.text}"[:MAX_DM]
+        if request.text
+        else ACK_DM.format(ref=request.reference),
         user_auth=True,
     )
     return f"x:dm:{_sent_id(answer, 'dm_event_id')}"

@@ -1,0 +1,181 @@
+"""The scheduler's pass: which clocks have reached a threshold or their deadline, and the
+notices that owes, written to the store (each once) for the outbound stage to send.
+
+Deadlines are stored, not queued (a queue cannot hold 30 days, nor a clock that pauses),
+so each pass sweeps every clock not yet met, as of `at`:
+- at the parts of `[clock] warn_at` (the SSL clock: `ssl_reminder_hours`) the unit is warned;
+  for `eta_notice` the first warning asks it for an estimated time;
+- at the deadline of `eta_notice` with no ETA given, the complainant is told the unit's typical
+  resolution time and the supervisor hears of it; at any other deadline the breach is
+  recorded, and the unit and the supervisor are told.
+A notice's key (clock, deadline version, threshold) is its claim: passes that overlap, or run
+again after a restart, never send one twice. A business-time clock notifies only within
+working hours; the wall-clock SSL clock at any hour. When a pass comes late, only the latest
+threshold passed is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from handling import clocks, texts
+from handling.notices import Audience, owe
+from handling.texts import Text
+from intake.settings import Settings
+from intake.states import OPEN, ComplaintStatus
+from outbound.jobs import Work
+from routing.clocks import ClockName, Measure, calendar_of, warnings
+from store import repo
+from store.models import ClockRow, ComplaintRow
+
+BATCH = 500
+WATCHED = OPEN | {ComplaintStatus.RESOLVED}
+
+
+@dataclass(frozen=True)
+class Owed:
+    """One notice a pass wrote: what it is, for whom, and the work that sends it."""
+
+    reference: str
+    clock: str
+    what: str  # "warning 50%", "deadline", …
+    audience: Audience
+    work: Work
+
+    def describe(self) -> str:
+        return f"{self.reference} {self.clock} {self.what} → {self.audience}"
+
+
+def sweep(
+    session: Session, settings: Settings, at: datetime, after_id: int = 0
+) -> tuple[list[Owed], int | None]:
+    """One batch of the pass, of clocks with ids above `after_id`: the notices owed and the
+    last id looked at (None when there are no more)."""
+    rows = session.execute(
+        select(ClockRow, ComplaintRow)
+        .join(ComplaintRow, ComplaintRow.id == ClockRow.complaint_id)
+        .where(
+            ClockRow.id > after_id,
+            ClockRow.met_at.is_(None),
+            ClockRow.paused_since.is_(None),
+            ComplaintRow.status.in_(WATCHED),
+        )
+        .order_by(ClockRow.id)
+        .limit(BATCH)
+    ).all()
+    owed: list[Owed] = []
+    for row, complaint in rows:
+        owed += _check(session, settings, row, complaint, at)
+    return owed, (rows[-1][0].id if len(rows) == BATCH else None)
+
+
+def _check(
+    session: Session, settings: Settings, row: ClockRow, complaint: ComplaintRow, at: datetime
+) -> list[Owed]:
+    part = clocks.used_part(row, at, settings)
+    if part >= 1 and row.breached_at is None and row.name != ClockName.ETA_NOTICE:
+        row.breached_at = row.due_at
+        repo.add_event(
+            session,
+            "clock_breached",
+            complaint_id=complaint.id,
+            actor="scheduler",
+            clock=row.name,
+            due_at=row.due_at,
+        )
+    if row.measure == Measure.BUSINESS and not calendar_of(settings.clock).is_open(at):
+        return []  # told in working hours; the wall clock tells at any hour
+    notice = _Notices(session, settings, row, complaint)
+    if part >= 1:
+        return notice.deadline(at)
+    passed = [p for p in warnings(ClockName(row.name), settings.clock) if part >= p]
+    return notice.warning(max(passed)) if passed else []
+
+
+@dataclass
+class _Notices:
+    session: Session
+    settings: Settings
+    row: ClockRow
+    complaint: ComplaintRow
+
+    @property
+    def tz(self) -> str:
+        return self.settings.clock.timezone
+
+    def owe(self, step: str, purpose: str, audience: Audience, text: Text, what: str) -> list[Owed]:
+        key = f"clock:{self.row.id}:v{self.row.version}:{step}:{audience}"
+        work = owe(
+            self.session, self.complaint, key=key, purpose=purpose, audience=audience, text=text
+        )
+        if work is None:
+            return []
+        return [Owed(self.complaint.reference, self.row.name, what, audience, work)]
+
+    def warning(self, part: float) -> list[Owed]:
+        ref, due = self.complaint.reference, self.row.due_at
+        first = part == min(warnings(ClockName(self.row.name), self.settings.clock))
+        if self.row.name == ClockName.ETA_NOTICE and first:
+            text = texts.eta_reminder(ref, due, self.tz)
+        else:
+            text = texts.warning(ref, self.row.name, part, due, self.tz)
+        return self.owe(f"{part:.4f}", "reminder", Audience.UNIT, text, f"warning {part:.0%}")
+
+    def deadline(self, at: datetime) -> list[Owed]:
+        if self.row.name == ClockName.ETA_NOTICE:
+            return self._typical_eta(at)
+        ref, due = self.complaint.reference, self.row.due_at
+        text = texts.breach(ref, self.row.name, due, self.tz)
+        owed = self.owe("deadline", "breach", Audience.UNIT, text, "deadline missed")
+        if self.settings.clock.escalation_email:
+            owed += self.owe("deadline", "breach", Audience.ESCALATION, text, "deadline missed")
+        return owed
+
+    def _typical_eta(self, at: datetime) -> list[Owed]:
+        """No ETA from the unit within one business day: the complainant gets the unit's
+        typical resolution time, the supervisor hears of it, and the obligation is met."""
+        unit = self.settings.unit_named(self.complaint.unit)
+        calendar = calendar_of(self.settings.clock)
+        eta = calendar.add_business_days(self.complaint.received_at, unit.typical_resolution_days)
+        if eta <= at:
+            eta = calendar.add_business_days(at, 1)
+        ref = self.complaint.reference
+        owed = self.owe(
+            "deadline",
+            "eta",
+            Audience.COMPLAINANT,
+            texts.eta(ref, eta, self.tz, typical=True),
+            "typical ETA",
+        )
+        if not owed:
+            return []
+        self.complaint.eta_at = self.complaint.eta_at or eta
+        self.row.met_at, self.row.met_by = at, "scheduler: the unit's typical resolution time"
+        repo.add_event(
+            self.session,
+            "eta_defaulted",
+            complaint_id=self.complaint.id,
+            actor="scheduler",
+            eta=eta,
+        )
+        if self.settings.clock.escalation_email:
+            text = texts.eta_defaulted(ref, unit.name, eta, self.tz)
+            owed += self.owe(
+                "deadline", "eta_defaulted", Audience.ESCALATION, text, "no ETA from the unit"
+            )
+        return owed
+
+
+def sweep_all(sessions: sessionmaker[Session], settings: Settings, at: datetime) -> list[Owed]:
+    """The whole pass, a transaction per batch."""
+    owed: list[Owed] = []
+    after: int | None = 0
+    while after is not None:
+        with sessions.begin() as session:
+            found, after = sweep(session, settings, at, after)
+        owed += found
+    return owed

@@ -1,0 +1,92 @@
+"""The scheduler: the loop that keeps the clocks, and `intake scheduler --once [--at ISO]`.
+
+The loop is a feed of the shared skeleton (`ingest.feed`) whose source is the clock table:
+one instance at a time holds its lock, which a restarted instance takes over within
+`LOCK_TTL` seconds; each cycle is one pass of `handling.scheduler`, whose notices go through
+the store and onto the queues like every other mail. `--once` runs one pass as of `--at`
+(now by default) and sends what it owes itself, printing each one: for tests, and to catch up
+after an outage beside a live `intake run` (each notice is claimed on its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from datetime import datetime
+
+from handling.scheduler import Owed, sweep_all
+from ingest.feed import Feed, FeedId, PollReport
+from intake import clock
+from intake.cli.wiring import open_runtime
+from intake.errors import IntakeError
+from intake.runtime import Runtime
+from intake.settings import Settings
+from normalize.desk import parse_received_at
+from outbound import delivery, jobs
+from outbound.jobs import Job
+
+INTERVAL = 10.0  # seconds between passes
+LOCK_TTL = 30  # a dead holder's lock is free again after this
+
+
+class SchedulerFeed(Feed):
+    """The clocks as a feed: a cycle is a pass; what it owes is enqueued after each batch."""
+
+    def __init__(self, runtime: Runtime, **options: object) -> None:
+        super().__init__(
+            runtime,
+            FeedId("scheduler", "scheduler", ("scheduler", "clocks"), ("scheduler", "clocks")),
+            redis=getattr(runtime.broker, "client", None),
+            lock_ttl=LOCK_TTL,
+            interval=INTERVAL,
+            backoff_max=60,
+            **options,  # type: ignore[arg-type]
+        )
+
+    def cycle(self, stop: threading.Event | None = None) -> PollReport:
+        owed = sweep_all(self.runtime.sessions, self.runtime.settings, clock.now())
+        jobs.dispatch(self.runtime, [item.work for item in owed])
+        return PollReport(fetched=len(owed), created=len(owed))
+
+
+def feeds(runtime: Runtime) -> list[Feed]:
+    return [SchedulerFeed(runtime)]
+
+
+def run_pass(runtime: Runtime, at: datetime) -> list[tuple[Owed, str]]:
+    """One pass as of `at`, its notices sent here: each with what became of it."""
+    previous = clock.use(clock.FakeClock(at))  # every stamp of the pass is `at`
+    try:
+        owed = sweep_all(runtime.sessions, runtime.settings, at)
+        done = []
+        for item in owed:
+            try:
+                sent = delivery.perform(runtime, Job.NOTICE, item.work.target_id)
+                done.append((item, "sent" if sent else "not sent (see the events)"))
+            except IntakeError as exc:
+                done.append((item, f"failed: {exc}"))
+            except OSError as exc:  # the relay is down: it waits, the reconciler sends it
+                done.append((item, f"waiting: {exc}"))
+        return done
+    finally:
+        clock.use(previous)
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    """`intake scheduler [--once] [--at ISO]`."""
+    try:
+        at = parse_received_at(args.at, settings.clock.timezone) if args.at else None
+    except ValueError:
+        print(f"intake: --at: not an ISO 8601 time: {args.at}", file=sys.stderr)
+        return 65
+    rt = open_runtime(settings, with_broker=not args.once)
+    try:
+        if not args.once:
+            SchedulerFeed(rt).run_forever(threading.Event())
+            return 0
+        for item, result in run_pass(rt, at or clock.now()):
+            print(f"{item.describe()}: {result}")
+        return 0
+    finally:
+        rt.close()
