@@ -8,7 +8,6 @@ starts its resolution clock over, as a new deadline version.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -40,26 +39,13 @@ def state_of(row: ClockRow, at: datetime) -> ClockState:
     return ClockState.PAUSED if row.paused_since is not None else ClockState.RUNNING
 
 
-def start_all(session: Session, complaint: ComplaintRow, settings: Settings) -> list[ClockRow]:
-    """The clocks of a new complaint (routing.clocks.clocks_for); its `due_at` is the
-    deadline of its primary clock, the one its ticket shows."""
-    unit = settings.unit_named(complaint.unit)
-    rows = [
-        _row(complaint.id, start)
-        for start in policy.clocks_for(complaint.channel, complaint.received_at, settings, unit)
-    ]
-    session.add_all(rows)
-    complaint.due_at = _primary_due(complaint.channel, rows)
-    return rows
-
-
 def values_for(
     complaint_id: int, channel: str, received_at: datetime, settings: Settings, unit_code: str
 ) -> list[dict[str, object]]:
     """The clock rows of a new complaint as INSERT values (a batch of thousands at once)."""
     unit = settings.unit_named(unit_code)
     return [
-        _values(complaint_id, start)
+        _values(complaint_id, start, settings)
         for start in policy.clocks_for(channel, received_at, settings, unit)
     ]
 
@@ -86,7 +72,7 @@ def ensure(
     if found is not None:
         return None
     start = policy.start(name, started_at, settings, settings.unit_named(complaint.unit))
-    row = _row(complaint.id, start)
+    row = _row(complaint.id, start, settings)
     session.add(row)
     return row
 
@@ -153,6 +139,7 @@ def resume(session: Session, complaint_id: int, at: datetime, settings: Settings
             pauses_of(row),
             calendar,
         )
+        row.next_check_at = next_check(row, settings)
         resumed.append(row.name)
     return resumed
 
@@ -165,15 +152,30 @@ def restart(
     start = policy.start(name, at, settings, settings.unit_named(complaint.unit))
     row = clock_of(session, complaint.id, name)
     if row is None:
-        row = _row(complaint.id, start)
+        row = _row(complaint.id, start, settings)
         session.add(row)
         return row
     row.started_at, row.due_at = start.started_at, start.due_at
     row.budget_seconds = int(start.budget.total_seconds())
     row.paused, row.paused_since = [], None
     row.met_at = row.met_by = row.breached_at = None
-    row.version = (row.version or 1) + 1
+    row.version, row.notified = (row.version or 1) + 1, 0.0
+    row.next_check_at = next_check(row, settings)
     return row
+
+
+def next_check(row: ClockRow, settings: Settings) -> datetime:
+    """When the clock next needs a look: its next threshold after what it has been
+    notified of, else its deadline."""
+    parts = [*policy.warnings(ClockName(row.name), settings.clock), 1.0]
+    part = min(p for p in parts if p > (row.notified or 0.0)) if row.notified < 1 else 1.0
+    return policy.due(
+        Measure(row.measure),
+        row.started_at,
+        timedelta(seconds=row.budget_seconds) * part,
+        pauses_of(row),
+        policy.calendar_of(settings.clock),
+    )
 
 
 def pauses_of(row: ClockRow, until: datetime | None = None) -> list[Pause]:
@@ -252,8 +254,13 @@ def _close_pause(row: ClockRow, at: datetime) -> None:
     row.paused_since = None
 
 
-def _values(complaint_id: int, start: policy.Start) -> dict[str, object]:
+def _values(complaint_id: int, start: policy.Start, settings: Settings) -> dict[str, object]:
+    first = min(policy.warnings(start.name, settings.clock), default=1.0)
+    calendar = policy.calendar_of(settings.clock)
     return {
+        "next_check_at": policy.due(
+            start.measure, start.started_at, start.budget * first, (), calendar
+        ),
         "complaint_id": complaint_id,
         "name": start.name.value,
         "measure": start.measure.value,
@@ -263,13 +270,9 @@ def _values(complaint_id: int, start: policy.Start) -> dict[str, object]:
         "due_at": start.due_at,
         "paused": [],
         "version": 1,
+        "notified": 0.0,
     }
 
 
-def _row(complaint_id: int, start: policy.Start) -> ClockRow:
-    return ClockRow(**_values(complaint_id, start))
-
-
-def _primary_due(channel: str, rows: Iterable[ClockRow]) -> datetime | None:
-    name = policy.primary(channel)
-    return next((row.due_at for row in rows if row.name == name), None)
+def _row(complaint_id: int, start: policy.Start, settings: Settings) -> ClockRow:
+    return ClockRow(**_values(complaint_id, start, settings))

@@ -10,6 +10,9 @@ anything else they write is a follow-up, as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -62,24 +65,25 @@ def unit_mail(
     return act.work
 
 
+# A command's verb, and the field of the parsed command it takes.
+VERBS: dict[str, tuple[Callable[[Act, Any], None], str]] = {
+    "eta": (actions.set_eta, "eta"),
+    "status": (actions.set_status, "status"),
+    "reply": (actions.reply, "text"),
+    "resolved": (actions.resolve, "text"),
+    "reassign": (actions.reassign, "target"),
+    "merge": (actions.merge, "target"),
+    "note": (actions.note, "text"),
+}
+
+
 def apply(act: Act, command: Command) -> None:
     """One command, by name (normalize.commands has checked its form)."""
-    if command.name == "eta" and command.eta is not None:
-        actions.set_eta(act, command.eta)
-    elif command.name == "status" and command.status is not None:
-        actions.set_status(act, command.status)
-    elif command.name == "reply":
-        actions.reply(act, command.text)
-    elif command.name == "resolved":
-        actions.resolve(act, command.text)
-    elif command.name == "reassign" and command.target is not None:
-        actions.reassign(act, command.target)
-    elif command.name == "merge" and command.target is not None:
-        actions.merge(act, command.target)
-    elif command.name == "note":
-        actions.note(act, command.text)
-    else:
+    verb, field = VERBS.get(command.name, (None, ""))
+    argument = getattr(command, field, None)
+    if verb is None or argument is None:
         raise Refused(f"#{command.name} cannot be applied")
+    verb(act, argument)
 
 
 def complainant_message(

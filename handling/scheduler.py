@@ -62,6 +62,8 @@ def sweep(
             ClockRow.id > after_id,
             ClockRow.met_at.is_(None),
             ClockRow.paused_since.is_(None),
+            ClockRow.notified < 1.0,
+            ClockRow.next_check_at <= at,
             ComplaintRow.status.in_(WATCHED),
         )
         .order_by(ClockRow.id)
@@ -87,13 +89,21 @@ def _check(
             clock=row.name,
             due_at=row.due_at,
         )
-    if row.measure == Measure.BUSINESS and not calendar_of(settings.clock).is_open(at):
-        return []  # told in working hours; the wall clock tells at any hour
+    calendar = calendar_of(settings.clock)
+    if row.measure == Measure.BUSINESS and not calendar.is_open(at):
+        row.next_check_at = calendar.next_opening(at)  # told in working hours only
+        return []
     notice = _Notices(session, settings, row, complaint)
     if part >= 1:
+        row.notified = 1.0
         return notice.deadline(at)
     passed = [p for p in warnings(ClockName(row.name), settings.clock) if part >= p]
-    return notice.warning(max(passed)) if passed else []
+    if not passed or max(passed) <= row.notified:
+        row.next_check_at = clocks.next_check(row, settings)
+        return []
+    row.notified = max(passed)
+    row.next_check_at = clocks.next_check(row, settings)
+    return notice.warning(max(passed))
 
 
 @dataclass

@@ -51,6 +51,10 @@ class Text:
     body: str
 
 
+def _prefix(reference: str) -> str:
+    return reference.rsplit("-", 2)[0]
+
+
 def local(moment: datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%d.%m.%Y %H:%M")
 
@@ -89,13 +93,6 @@ def survey(reference: str) -> Text:
     return Text("Başvurunuz kapatıldı / Your complaint is closed", SURVEY)
 
 
-def thanks(reference: str) -> Text:
-    return Text(
-        "Teşekkürler / Thank you",
-        "Değerlendirmeniz kaydedildi, teşekkür ederiz.\nYour rating is recorded, thank you.",
-    )
-
-
 # --- to the unit and the supervisor --------------------------------------------------------
 
 
@@ -122,14 +119,14 @@ def command_problems(reference: str, problems: tuple[Problem, ...]) -> Text:
     return Text(
         "Komut anlaşılamadı / Command not understood",
         "Yanıtınızdaki şu komutlar uygulanmadı / These commands in your reply were not "
-        "applied:\n" + "\n".join(lines) + "\n\n" + usage(),
+        "applied:\n" + "\n".join(lines) + "\n\n" + usage(prefix=_prefix(reference)),
     )
 
 
 def command_refused(reference: str, command: str, reason: str) -> Text:
     return Text(
         "Komut uygulanmadı / Command not applied",
-        f"#{command}: {reason}\n\n" + usage(),
+        f"#{command}: {reason}\n\n" + usage(prefix=_prefix(reference)),
     )
 
 

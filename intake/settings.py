@@ -157,7 +157,7 @@ class UnitSettings:
         domain = address.rpartition("@")[2]
         for member in (self.email, *self.members):
             member = member.strip().lower()
-            if address == member or (member.startswith("@") and domain == member[1:]):
+            if address == member or ("@" not in member[1:] and domain == member.lstrip("@")):
                 return True
         return False
 

@@ -156,6 +156,11 @@ class ClockRow(Base):
     met_by: Mapped[str | None] = mapped_column(String(64))
     breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The furthest part of this version the scheduler has owed its notices for (1.0: the
+    # deadline's): a pass skips what is done without asking the notices table again.
+    notified: Mapped[float] = mapped_column(Float, default=0.0)
+    # When the next threshold (or the deadline) comes: a pass looks only at clocks due a look.
+    next_check_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class NoticeRow(Base):

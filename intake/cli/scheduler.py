@@ -26,8 +26,8 @@ from normalize.desk import parse_received_at
 from outbound import delivery, jobs
 from outbound.jobs import Job
 
-INTERVAL = 10.0  # seconds between passes
-LOCK_TTL = 30  # a dead holder's lock is free again after this
+INTERVAL = 5.0  # seconds between passes
+LOCK_TTL = 20  # a dead holder's lock is free again after this
 
 
 class SchedulerFeed(Feed):

@@ -1,7 +1,8 @@
 """`intake status`: what operators need at a glance, from the store and the broker.
 
 Queue depth per unit (waiting, delayed for retry, dead in the broker), complaints by status,
-deliveries and acknowledgements by state, failed raw items and recorded dead letters.
+deliveries, acknowledgements and notices by state, the clocks (open, breached), failed raw
+items and recorded dead letters.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from intake.cli.wiring import broker_url
 from intake.runtime import Runtime
 from intake.states import RawState
 from outbound.jobs import ACK_QUEUE
-from store.models import ComplaintRow, DeadLetterRow, PollStatusRow, RawMessageRow
+from store.models import (
+    ClockRow,
+    ComplaintRow,
+    DeadLetterRow,
+    NoticeRow,
+    PollStatusRow,
+    RawMessageRow,
+)
 
 
 def collect(runtime: Runtime) -> dict[str, Any]:
@@ -34,6 +42,17 @@ def collect(runtime: Runtime) -> dict[str, Any]:
             "complaints": count_by(ComplaintRow.status),
             "delivery": count_by(ComplaintRow.delivery_state),
             "acknowledgement": count_by(ComplaintRow.ack_state),
+            "notices": count_by(NoticeRow.state),
+            "clocks": {
+                "open": session.scalar(
+                    select(func.count()).select_from(ClockRow).where(ClockRow.met_at.is_(None))
+                ),
+                "breached": session.scalar(
+                    select(func.count())
+                    .select_from(ClockRow)
+                    .where(ClockRow.breached_at.is_not(None))
+                ),
+            },
             "raw_messages": count_by(RawMessageRow.status),
             "dead_letters": session.scalar(
                 select(func.count())
@@ -175,7 +194,7 @@ def render(report: dict[str, Any]) -> str:
         if feed["last_error"]:
             lines.append(f"  last error: {feed['last_error']}")
     lines.append("")
-    for title in ("complaints", "delivery", "acknowledgement", "raw_messages"):
+    for title in ("complaints", "delivery", "acknowledgement", "notices", "clocks", "raw_messages"):
         counts = report[title] or {"-": 0}
         lines.append(f"{title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     failed = report["raw_messages"].get(RawState.FAILED, 0)

@@ -97,6 +97,53 @@ def test_run_delivers_injected_mail_and_stops_cleanly_on_sigterm(tmp_path, smtp)
     assert not (tmp_path / "state" / "redis.sock").exists()
 
 
+def test_run_keeps_the_clocks_an_old_ssl_report_is_past_its_deadline(tmp_path, smtp):
+    """The scheduler runs inside `intake run`: an SSL report received long ago (imported
+    with its time of receipt) is past its 24 hours at any hour of any later day, so the
+    breach reaches the SSL unit without anyone running `intake scheduler`. (Its business-time
+    clocks notify only in working hours, so what else arrives depends on the hour.)"""
+    inbox, port = smtp
+    config = write_config(tmp_path, port)
+    process = start(config, tmp_path)
+    try:
+        injected = subprocess.run(
+            [
+                *INTAKE,
+                "--config",
+                str(config),
+                "inject",
+                "--mailbox",
+                "ssl",
+                "--received-at",
+                "2026-01-05T10:00:00+03:00",
+                str(DATA / "system" / "ssl_problem.eml"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert injected.returncode == 0, injected.stderr
+        deadline = time.monotonic() + 60
+
+        def breaches() -> list:
+            return [
+                m
+                for m in inbox.to("ssl.operasyon@example.org")
+                if "Süre aşıldı" in m["Subject"]
+                and "BR 4.9.5" in m.get_body(("plain",)).get_content()
+            ]
+
+        while not breaches() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(breaches()) == 1, (tmp_path / "run.log").read_text(errors="replace")
+        time.sleep(6)  # another pass of the loop: nothing is sent twice
+        assert len(breaches()) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
 def test_children_die_with_a_killed_supervisor(tmp_path):
     config = write_config(tmp_path, None)
     process = start(config, tmp_path)

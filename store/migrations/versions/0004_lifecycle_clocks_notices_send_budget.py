@@ -43,6 +43,8 @@ def upgrade() -> None:
     sa.Column('met_by', sa.String(length=64), nullable=True),
     sa.Column('breached_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('notified', sa.Float(), nullable=False),
+    sa.Column('next_check_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['complaint_id'], ['complaints.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('complaint_id', 'name', name='uq_clock_complaint_name')
@@ -51,6 +53,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_clocks_complaint_id'), ['complaint_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_clocks_due_at'), ['due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_clocks_met_at'), ['met_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_clocks_next_check_at'), ['next_check_at'], unique=False)
 
     op.create_table('notices',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -104,6 +107,7 @@ def downgrade() -> None:
 
     op.drop_table('notices')
     with op.batch_alter_table('clocks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_clocks_next_check_at'))
         batch_op.drop_index(batch_op.f('ix_clocks_met_at'))
         batch_op.drop_index(batch_op.f('ix_clocks_due_at'))
         batch_op.drop_index(batch_op.f('ix_clocks_complaint_id'))
