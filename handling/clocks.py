@@ -30,13 +30,16 @@ class ClockState(StrEnum):
 
 
 def state_of(row: ClockRow, at: datetime) -> ClockState:
-    """Met once answered in time; breached once past its deadline unanswered (or answered
-    late: the breach stays on record); else paused or running."""
-    if row.breached_at is not None or (row.met_at is None and at >= row.due_at):
+    """Breached once past its deadline unanswered (answered late, the breach stays on
+    record); met once answered in time; paused while waiting on the complainant; else
+    running."""
+    if row.breached_at is not None:
         return ClockState.BREACHED
     if row.met_at is not None:
         return ClockState.MET
-    return ClockState.PAUSED if row.paused_since is not None else ClockState.RUNNING
+    if row.paused_since is not None:  # its deadline moves on when the pause ends
+        return ClockState.PAUSED
+    return ClockState.BREACHED if at >= row.due_at else ClockState.RUNNING
 
 
 def values_for(

@@ -17,14 +17,16 @@ threshold passed is sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from handling import clocks, texts
+from handling import actions, clocks, texts
+from handling.actions import Act
 from handling.notices import Audience, owe
 from handling.texts import Text
+from intake.lifecycle import Actor
 from intake.settings import Settings
 from intake.states import OPEN, ComplaintStatus
 from outbound.jobs import Work
@@ -188,4 +190,41 @@ def sweep_all(sessions: sessionmaker[Session], settings: Settings, at: datetime)
         with sessions.begin() as session:
             found, after = sweep(session, settings, at, after)
         owed += found
+    with sessions.begin() as session:
+        owed += close_unanswered(session, settings, at)
+    return owed
+
+
+def close_unanswered(session: Session, settings: Settings, at: datetime) -> list[Owed]:
+    """Decisions nobody answered within `[clock] close_resolved_after_days`: closed by the
+    desk, and the complainant asked for a rating (ISO 10002: handling ends)."""
+    days = settings.clock.close_resolved_after_days
+    if days <= 0:
+        return []
+    owed = []
+    stale = session.scalars(
+        select(ComplaintRow)
+        .where(
+            ComplaintRow.status == ComplaintStatus.RESOLVED,
+            ComplaintRow.resolved_at <= at - timedelta(days=days),
+        )
+        .order_by(ComplaintRow.id)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    for complaint in stale:
+        act = Act(
+            session,
+            settings,
+            complaint,
+            Actor.SYSTEM,
+            "scheduler",
+            source=f"unanswered:{complaint.id}",
+            at=at,
+        )
+        actions.close(act)
+        owed += [
+            Owed(complaint.reference, "decision", "closed unanswered", Audience.COMPLAINANT, work)
+            for work in act.work
+        ]
     return owed

@@ -43,15 +43,21 @@ def speaker_of(complaint: ComplaintRow, message: Normalized, settings: Settings)
     if incoming.channel == "telegram":
         same = message.thread_key is not None and message.thread_key == complaint.thread_key
         return Speaker.COMPLAINANT if same else Speaker.STRANGER
-    if incoming.channel == "twitter":
-        handle = (incoming.complainant.handle or "").lower()
-        same = bool(handle) and handle == (complaint.complainant_handle or "").lower()
-        same = same or (
-            message.thread_key is not None and message.thread_key == complaint.thread_key
-        )
+    if incoming.channel == "twitter":  # the account, by id: a handle can change hands
+        account = x_account(message.thread_key)
+        same = account is not None and account == x_account(complaint.thread_key)
         return Speaker.COMPLAINANT if same else Speaker.STRANGER
     # The web form and desk entries say who they are; nothing proves it: a new complaint.
     return Speaker.STRANGER
+
+
+def x_account(thread_key: str | None) -> str | None:
+    """The X account id in a conversation key (`x:dm:<sender>`, `x:conversation:<id>:<author>`,
+    normalize.twitter)."""
+    if not thread_key or not thread_key.startswith("x:"):
+        return None
+    account = thread_key.rpartition(":")[2]
+    return account or None
 
 
 def _trusted(message: Normalized, settings: Settings) -> bool:

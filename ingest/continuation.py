@@ -61,7 +61,8 @@ def settle(session: Session, runtime: Runtime, item: records.Item) -> Outcome | 
             channel=row.channel,
             mailbox=row.mailbox,
         )
-        _apply_ssl_clock(session, runtime, twin, complaint)
+        if twin.source_id == complaint.source_id:  # a copy of the complaint itself
+            _apply_ssl_clock(session, runtime, twin, complaint)
         return Outcome(row.id, OutcomeStatus.DUPLICATE, twin.id, twin.reference)
     if normalized.replaces:
         edited = _complaint_by_source(session, row.channel, normalized.replaces)
@@ -188,14 +189,18 @@ def _dedupes_across_mailboxes(complaint: Complaint) -> bool:
 
 
 def _same_mail_elsewhere(session: Session, complaint: Complaint) -> ComplaintRow | None:
-    """A complaint made from the same Message-ID that came in through another mailbox."""
+    """The complaint that the same Message-ID, come in through another mailbox, was made
+    into or settled on (a unit's reply or a follow-up sent to both addresses counts once)."""
     if not _dedupes_across_mailboxes(complaint):
         return None
     return session.scalars(
         select(ComplaintRow)
+        .join(RawMessageRow, RawMessageRow.complaint_id == ComplaintRow.id)
         .where(
-            ComplaintRow.channel.in_(EMAIL_CHANNELS),
-            ComplaintRow.source_id == complaint.source_id,
+            RawMessageRow.channel.in_(EMAIL_CHANNELS),
+            RawMessageRow.channel != complaint.channel,
+            RawMessageRow.source_id == complaint.source_id,
+            RawMessageRow.status == RawState.PROCESSED,
         )
         .limit(1)
     ).first()

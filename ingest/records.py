@@ -23,6 +23,7 @@ from intake import clock
 from intake.errors import IntakeError
 from intake.runtime import Runtime
 from intake.schema import Complaint, RoutingDecision
+from intake.settings import Settings
 from intake.states import ComplaintStatus, JobState, RawState
 from normalize.records import Normalized
 from outbound.channels import answers_in_kind
@@ -209,11 +210,21 @@ def _complaint_values(
             complaint.channel, complaint.received_at, settings, decision.unit
         ),
         "delivery_state": JobState.PENDING,
-        "ack_state": JobState.PENDING
-        if person.email or answers_in_kind(complaint.channel)
-        else JobState.NO_ADDRESS,
+        "ack_state": _ack_state(settings, complaint),
         "created_at": now,
     }
+
+
+def _ack_state(settings: Settings, complaint: Complaint) -> JobState:
+    """Whether the complaint is owed an acknowledgement: not when there is no one to answer,
+    nor when it comes from one of our units (staff need no receipt; a forged From of a unit
+    must not make us write to it)."""
+    address = complaint.complainant.email
+    if address and any(unit.speaks_for(address) for unit in settings.unit):
+        return JobState.NOT_NEEDED
+    if address or answers_in_kind(complaint.channel):
+        return JobState.PENDING
+    return JobState.NO_ADDRESS
 
 
 def _routed(item: Item) -> RoutingDecision:

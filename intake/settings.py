@@ -91,6 +91,7 @@ class ClockSettings:
     kvkk_answer_days: int = 30  # KVKK art. 13, calendar days
     warn_at: tuple[float, ...] = (0.5, 0.8)  # the unit is warned at these parts of a clock
     ssl_reminder_hours: tuple[float, ...] = (12.0, 20.0)  # and of the SSL clock, in hours
+    close_resolved_after_days: int = 14  # a decision nobody answers: closed (0: never)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ three are taken in one savepoint, all or none.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -32,22 +33,57 @@ def normal_address(address: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}" if local else domain
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """One automatic mail taken out of the budgets of `address` on local `day`."""
+
+    address: str  # normalised
+    day: str
+
+    def scopes(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("address", self.address),
+            ("domain", self.address.rpartition("@")[2]),
+            ("desk", "*"),
+        )
+
+
 def reserve(
     session: Session, address: str, caps: AcknowledgeSettings, at: datetime, timezone: str
-) -> None:
+) -> Reservation:
     """Take one automatic mail to `address` out of today's budgets, or raise `OverBudget`
     (and take nothing)."""
-    day = at.astimezone(ZoneInfo(timezone)).date().isoformat()
-    normal = normal_address(address)
-    scopes = (
-        ("address", normal, caps.max_per_address_per_day),
-        ("domain", normal.rpartition("@")[2], caps.max_per_domain_per_day),
-        ("desk", "*", caps.max_per_desk_per_day),
+    reservation = Reservation(
+        normal_address(address), at.astimezone(ZoneInfo(timezone)).date().isoformat()
     )
+    caps_by_scope = {
+        "address": caps.max_per_address_per_day,
+        "domain": caps.max_per_domain_per_day,
+        "desk": caps.max_per_desk_per_day,
+    }
     with session.begin_nested():  # an exception rolls back what was taken
-        for scope, key, cap in scopes:
-            if not _take(session, scope, key, day, cap):
+        for scope, key in reservation.scopes():
+            cap = caps_by_scope[scope]
+            if not _take(session, scope, key, reservation.day, cap):
                 raise OverBudget(f"{cap} automatic mails per {scope} and day reached")
+    return reservation
+
+
+def give_back(session: Session, reservation: Reservation) -> None:
+    """Return a reservation whose mail was not sent (the relay deferred or refused it), so
+    that retries do not spend the day's budget."""
+    for scope, key in reservation.scopes():
+        session.execute(
+            update(SendBudgetRow)
+            .where(
+                SendBudgetRow.scope == scope,
+                SendBudgetRow.key == key,
+                SendBudgetRow.day == reservation.day,
+                SendBudgetRow.used > 0,
+            )
+            .values(used=SendBudgetRow.used - 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _take(session: Session, scope: str, key: str, day: str, cap: int) -> bool:

@@ -65,6 +65,7 @@ class Outgoing:
     reference: str
     message: EmailMessage | None = None
     send: Callable[[], str] | None = None  # sends on the complainant's channel, returns its id
+    reservation: budget.Reservation | None = None  # what it took of the daily caps
 
 
 def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
@@ -88,16 +89,25 @@ def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
     try:
         sent_id = _send(runtime, out)
     except PermanentError as exc:
+        _give_back(runtime, out)
         _finish(runtime, job, target_id, out, exc)
         log.warning("%s: %s failed for good: %s", out.reference, job, exc)
         raise
     except BaseException:  # temporary, or a bug: the broker's policy decides
         with runtime.sessions.begin() as session:
             repo.release(session, job.columns, target_id)
+            if out.reservation is not None:
+                budget.give_back(session, out.reservation)
         raise
     _finish(runtime, job, target_id, out, None, sent_id)
     log.info("%s: %s sent to %s", out.reference, job, mask(out.recipient))
     return True
+
+
+def _give_back(runtime: Runtime, out: Outgoing) -> None:
+    if out.reservation is not None:
+        with runtime.sessions.begin() as session:
+            budget.give_back(session, out.reservation)
 
 
 def _send(runtime: Runtime, out: Outgoing) -> str:
@@ -206,7 +216,7 @@ def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
         raise PermanentError("nothing to acknowledge to: no address")
     settings = runtime.settings
     try:
-        budget.reserve(
+        reservation = budget.reserve(
             session,
             row.complainant_email,
             settings.acknowledge,
@@ -216,7 +226,14 @@ def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
     except budget.OverBudget as exc:
         raise Suppressed(str(exc)) from None
     message = compose.ack_mail(_view(session, row, row.unit), settings)
-    return Outgoing(Job.ACK, row.complainant_email, row.id, row.reference, message=message)
+    return Outgoing(
+        Job.ACK,
+        row.complainant_email,
+        row.id,
+        row.reference,
+        message=message,
+        reservation=reservation,
+    )
 
 
 def _notice(session: Session, runtime: Runtime, notice_id: int) -> Outgoing:

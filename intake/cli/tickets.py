@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from handling import actions, clocks, inbound
 from handling.actions import Act, Refused
 from intake import clock
-from intake.cli.wiring import open_runtime
+from intake.cli.wiring import connect_broker, open_runtime
 from intake.lifecycle import Actor
 from intake.settings import Settings
 from normalize.commands import parse_unit_mail
@@ -60,7 +60,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def ticket(args: argparse.Namespace, settings: Settings) -> int:
-    rt = open_runtime(settings)
+    rt = open_runtime(settings, with_broker=False)
     try:
         if args.action == "show":
             return _show(rt.sessions, args, settings)
@@ -77,7 +77,9 @@ def ticket(args: argparse.Namespace, settings: Settings) -> int:
             _act(act, args.action, " ".join(args.words).strip(), settings)
             status = complaint.status
             work = list(act.work)
-        jobs.dispatch(rt, work)
+        if work:  # the broker only now: a refused action has nothing to send
+            rt.broker = connect_broker(settings)
+            jobs.dispatch(rt, work)
         print(f"{args.reference}: {args.action} done; status {status}; {len(work)} message(s) owed")
         return 0
     except Refused as exc:

@@ -210,3 +210,18 @@ def test_an_ssl_report_gets_its_reminders_and_breach_once_across_a_restart(desk,
     assert len([m for m in inbox.to(SSL_UNIT) if m["X-Intake-Ref"] == ref]) == 4
     breached = [c for c in notices(rt, ref) if c[0] == "breach"]
     assert len(breached) == 2 and all(state == "sent" for *_, state in breached)
+
+
+def test_a_decision_nobody_answers_is_closed_after_the_set_days_and_a_rating_asked(desk):
+    rt, inbox, clock = desk
+    ref = arrive(rt, mail(ALI, "e-imza", "Nitelikli e-imza kartım okunmuyor.")).reference
+    other = arrive(rt, mail("veli@example.com", "e-imza", "Kartım okunmuyor.")).reference
+    for reference in (ref, other):
+        arrive(rt, mail(UNIT, f"Re: [#{reference}]", "#resolved Kartınız yenilendi."))
+    days = rt.settings.clock.close_resolved_after_days
+    assert run_pass(rt, TUESDAY + timedelta(days=days - 1)) == []
+    closed = run_pass(rt, TUESDAY + timedelta(days=days, hours=1))
+    assert sorted(item.reference for item, _ in closed) == sorted([ref, other])
+    assert {complaint(rt, r).status for r in (ref, other)} == {"closed"}
+    assert "memnun" in text_of(last_to(inbox, ALI))
+    assert run_pass(rt, TUESDAY + timedelta(days=days, hours=2)) == []
