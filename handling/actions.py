@@ -25,6 +25,7 @@ from intake.errors import ConfigError, IntakeError
 from intake.lifecycle import Action, Actor, TransitionRefused, is_noop, next_state
 from intake.settings import Settings
 from intake.states import ComplaintStatus, JobState
+from outbound.budget import normal_address
 from outbound.jobs import Job, Work
 from routing.clocks import ClockName, Meets
 from store import repo
@@ -77,7 +78,9 @@ class Act:
         except TransitionRefused as exc:
             raise Refused(str(exc)) from None
         self.complaint.status = after
-        self.event("status_changed", action=action, was=before, now=after, reason=reason)
+        self.event(
+            "status_changed", action=action, was=before, now=after, by=self.actor, reason=reason
+        )
 
     def tell(self, audience: Audience, purpose: str, text: Text) -> None:
         """Owe `audience` the message `text` (once for this act's source)."""
@@ -194,6 +197,15 @@ def merge(act: Act, target_reference: str) -> None:
     repo.add_event(
         act.session, "absorbed", complaint_id=target.id, actor=act.who, duplicate=act.reference
     )
+    if same_person(act.complaint, target):  # else the other reference is not theirs to know
+        act.tell(Audience.COMPLAINANT, "merged", texts.merged(act.reference, target_reference))
+
+
+def same_person(one: ComplaintRow, other: ComplaintRow) -> bool:
+    """Whether two complaints are one complainant's: the same address or conversation."""
+    if one.complainant_email and other.complainant_email:
+        return normal_address(one.complainant_email) == normal_address(other.complainant_email)
+    return one.thread_key is not None and one.thread_key == other.thread_key
 
 
 def note(act: Act, text: str) -> None:

@@ -87,7 +87,7 @@ def _check(
             session,
             "clock_breached",
             complaint_id=complaint.id,
-            actor="scheduler",
+            actor="system:scheduler",
             clock=row.name,
             due_at=row.due_at,
         )
@@ -171,7 +171,7 @@ class _Notices:
             self.session,
             "eta_defaulted",
             complaint_id=self.complaint.id,
-            actor="scheduler",
+            actor="system:scheduler",
             eta=eta,
         )
         if self.settings.clock.escalation_email:
@@ -218,7 +218,7 @@ def close_unanswered(session: Session, settings: Settings, at: datetime) -> list
             settings,
             complaint,
             Actor.SYSTEM,
-            "scheduler",
+            "system:scheduler",
             source=f"unanswered:{complaint.id}",
             at=at,
         )

@@ -85,6 +85,16 @@ def decision(reference: str, text: str) -> Text:
     )
 
 
+def merged(reference: str, into: str) -> Text:
+    return Text(
+        "Başvurularınız birleştirildi / Your messages are joined",
+        f"{reference} numaralı başvurunuz aynı konudaki {into} numaralı başvurunuzla "
+        f"birleştirildi; yazışmaları {into} ile sürdürebilirsiniz.\n\n"
+        f"{reference} is the same matter as your complaint {into} and is joined to it; please "
+        f"continue under {into}.",
+    )
+
+
 def other_ways(reference: str) -> Text:
     return Text("Başvurunuz açık tutuluyor / Your complaint stays open", OTHER_WAYS)
 

@@ -19,7 +19,7 @@ from handling.scheduler import Owed, sweep_all
 from ingest.feed import Feed, FeedId, PollReport
 from intake import clock
 from intake.cli.wiring import open_runtime
-from intake.errors import IntakeError
+from intake.errors import ConfigError, PermanentError, TemporaryError
 from intake.runtime import Runtime
 from intake.settings import Settings
 from normalize.desk import parse_received_at
@@ -64,10 +64,10 @@ def run_pass(runtime: Runtime, at: datetime) -> list[tuple[Owed, str]]:
             try:
                 sent = delivery.perform(runtime, Job.NOTICE, item.work.target_id)
                 done.append((item, "sent" if sent else "not sent (see the events)"))
-            except IntakeError as exc:
+            except PermanentError as exc:
                 done.append((item, f"failed: {exc}"))
-            except OSError as exc:  # the relay is down: it waits, the reconciler sends it
-                done.append((item, f"waiting: {exc}"))
+            except (TemporaryError, ConfigError, OSError) as exc:  # it waits in the store:
+                done.append((item, f"waiting: {exc}"))  # the reconciler sends it later
         return done
     finally:
         clock.use(previous)

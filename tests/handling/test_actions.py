@@ -274,6 +274,21 @@ def test_merge_folds_a_duplicate_into_its_target_stops_its_clocks_and_tells_the_
     assert all(c.met_at is None for c in clock_rows(desk, target).values())
 
 
+def test_merging_two_complaints_of_one_complainant_tells_them_where_it_goes_on(desk):
+    target = fresh(desk, AYSE, "Kartım okunmuyor.")
+    duplicate = fresh(desk, AYSE.upper(), "Kartım hâlâ okunmuyor.")
+    with acting(desk, duplicate) as act:
+        actions.merge(act, target)
+        owed = len(act.work)
+    assert owed == 1
+    with desk.sessions() as session:
+        notice = session.scalars(
+            select(NoticeRow).where(NoticeRow.complaint_id == row(desk, duplicate).id)
+        ).one()
+    assert (notice.purpose, notice.audience) == ("merged", "complainant")
+    assert target in notice.body
+
+
 def test_merge_into_itself_an_unknown_or_a_merged_complaint_is_refused_and_changes_nothing(
     desk,
 ):
