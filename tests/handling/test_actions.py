@@ -27,7 +27,7 @@ from outbound.jobs import Job, Work
 from routing.clocks import calendar_of
 from store.models import ClockRow, ComplaintRow, EventRow, NoticeRow
 from tests.conftest import DATA, make_settings
-from tests.system.test_lifecycle import mail
+from tests.mails import mail
 
 IST = ZoneInfo("Europe/Istanbul")
 TUESDAY = datetime(2026, 3, 10, 10, 0, tzinfo=IST)  # the suite's TEST_NOW

@@ -35,7 +35,7 @@ from tests.handling.test_actions import (
     row,
     ssl_report,
 )
-from tests.system.test_lifecycle import mail
+from tests.mails import mail
 
 IST = ZoneInfo("Europe/Istanbul")
 TUESDAY = datetime(2026, 3, 10, 10, 0, tzinfo=IST)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from store.models import ComplaintRow, EventRow, RawMessageRow
 from tests.conftest import Inbox, free_port, make_settings
 from tests.ingest.twitter.conftest import SECRETS
 from tests.ingest.twitter.fake_x import FakeX, FakeXServer
+from tests.mails import mail, text_of
 
 ALI = "ali.yilmaz@example.com"
 OUTSIDER = "outsider@evil.example"
@@ -49,31 +49,6 @@ GENERIC_GREETING = "Sayın başvuru sahibi,"
 
 
 # --- building and taking in mail -------------------------------------------------------------
-
-
-def mail(
-    sender: str,
-    subject: str,
-    body: str,
-    *,
-    in_reply_to: str | None = None,
-    reply_to: str | None = None,
-    authentication_results: tuple[str, ...] = (),
-) -> bytes:
-    msg = EmailMessage()
-    for value in authentication_results:  # stamped by an MX on the way in: on top
-        msg["Authentication-Results"] = value
-    msg["From"] = sender
-    msg["To"] = "sikayet@example.org"
-    if reply_to is not None:
-        msg["Reply-To"] = reply_to
-    msg["Subject"] = subject
-    msg["Message-ID"] = make_msgid(domain="mail.example.net")
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-        msg["References"] = in_reply_to
-    msg.set_content(body)
-    return msg.as_bytes()
 
 
 def arrive(rt, payload: bytes, mailbox: str | None = None) -> Outcome:
@@ -121,12 +96,6 @@ def raws_on(rt, complaint_id: int | None) -> list[RawMessageRow]:
                 .order_by(RawMessageRow.id)
             )
         )
-
-
-def text_of(message: EmailMessage) -> str:
-    body = message.get_body(("plain",))
-    assert body is not None
-    return body.get_content()
 
 
 def headers_of(message: EmailMessage) -> str:

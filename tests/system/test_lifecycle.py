@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from intake.cli.scheduler import run_pass
 from outbound.broker import make_broker
 from store.models import ComplaintRow, NoticeRow
 from tests.conftest import make_settings
+from tests.mails import mail, text_of
 from tests.system.test_spine import run_workers_until_idle
 
 pytestmark = pytest.mark.system
@@ -53,28 +53,6 @@ def desk(tmp_path: Path, store_url: str, redis_url: str, smtp, make_runtime, clo
     broker.close()
 
 
-def mail(
-    sender: str,
-    subject: str,
-    body: str,
-    *,
-    reply_to_id: str | None = None,
-    when: datetime | None = None,
-) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "sikayet@example.org"
-    msg["Subject"] = subject
-    msg["Message-ID"] = make_msgid(domain="mail.example.net")
-    if when is not None:
-        msg["Date"] = when.strftime("%a, %d %b %Y %H:%M:%S %z")
-    if reply_to_id:
-        msg["In-Reply-To"] = reply_to_id
-        msg["References"] = reply_to_id
-    msg.set_content(body)
-    return msg.as_bytes()
-
-
 def arrive(rt, payload: bytes, mailbox: str | None = None):
     channel = rt.settings.mailbox_named(mailbox).channel if mailbox else "email"
     raw = raw_from_bytes(payload, channel=channel, mailbox=mailbox)
@@ -92,10 +70,6 @@ def complaint(rt, reference: str) -> ComplaintRow:
 
 def last_to(inbox, address: str) -> EmailMessage:
     return inbox.to(address)[-1]
-
-
-def text_of(message: EmailMessage) -> str:
-    return message.get_body(("plain",)).get_content()
 
 
 def test_the_unit_acts_by_mail_and_the_complainant_hears_each_step_and_answers(desk):
@@ -117,7 +91,7 @@ def test_the_unit_acts_by_mail_and_the_complainant_hears_each_step_and_answers(d
             UNIT,
             f"Re: {ticket['Subject']}",
             "#eta 2026-03-13 15:00\nKart üreticisiyle görüşüyoruz.",
-            reply_to_id=ticket["Message-ID"],
+            in_reply_to=ticket["Message-ID"],
         ),
     )
     eta = last_to(inbox, ALI)
@@ -133,7 +107,7 @@ def test_the_unit_acts_by_mail_and_the_complainant_hears_each_step_and_answers(d
     assert complaint(rt, ref).status == "resolved"
 
     before = len(inbox.to(UNIT))
-    arrive(rt, mail(ALI, f"Re: {decision['Subject']}", "RET", reply_to_id=decision["Message-ID"]))
+    arrive(rt, mail(ALI, f"Re: {decision['Subject']}", "RET", in_reply_to=decision["Message-ID"]))
     assert complaint(rt, ref).status == "reopened"
     assert len(inbox.to(UNIT)) == before + 1 and "RET" in text_of(last_to(inbox, UNIT))
     assert "BTK" in text_of(last_to(inbox, ALI))  # the other ways open to them (seed 003)
@@ -141,14 +115,14 @@ def test_the_unit_acts_by_mail_and_the_complainant_hears_each_step_and_answers(d
     arrive(rt, mail(UNIT, f"Re: [#{ref}]", "#resolved Yeni kartınız kargoya verildi."))
     decision = last_to(inbox, ALI)
     assert "kargoya" in text_of(decision)
-    arrive(rt, mail(ALI, f"Re: {decision['Subject']}", "Kabul", reply_to_id=decision["Message-ID"]))
+    arrive(rt, mail(ALI, f"Re: {decision['Subject']}", "Kabul", in_reply_to=decision["Message-ID"]))
     closed = complaint(rt, ref)
     assert closed.status == "closed"
     survey = last_to(inbox, ALI)
     assert "1" in text_of(survey) and "5" in text_of(survey) and "memnun" in text_of(survey)
 
     clock.set(TUESDAY + timedelta(hours=5))
-    arrive(rt, mail(ALI, f"Re: {survey['Subject']}", "4", reply_to_id=survey["Message-ID"]))
+    arrive(rt, mail(ALI, f"Re: {survey['Subject']}", "4", in_reply_to=survey["Message-ID"]))
     rated = complaint(rt, ref)
     assert rated.satisfaction == 4
     assert rated.satisfaction_at == TUESDAY + timedelta(hours=5)
