@@ -23,13 +23,14 @@ from handling.texts import Text
 from intake import clock
 from intake.errors import ConfigError, IntakeError
 from intake.lifecycle import Action, Actor, TransitionRefused, is_noop, next_state
+from intake.schema import PRODUCTS
 from intake.settings import Settings
 from intake.states import ComplaintStatus, JobState
 from outbound.budget import normal_address
 from outbound.jobs import Job, Work
 from routing.clocks import ClockName, Meets
 from store import repo
-from store.models import ComplaintRow
+from store.models import ComplaintRow, CorrectionRow, RoutingDecisionRow
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,55 @@ def reassign(act: Act, unit_code: str) -> None:
     complaint.delivery_claimed_at = complaint.delivery_enqueued_at = None
     act.event("reassigned", was=was, unit=unit.code)
     act.work.append(Work(Job.TICKET, complaint.id, unit.queue))
+
+
+def correct(act: Act, product: str, unit_code: str = "") -> None:
+    """An operator's correction of the routing: the product (and with it the unit that takes
+    it, unless one is named); a new unit gets the ticket now. Kept as a labelled example for
+    the categoriser, and as a routing decision of the operator's."""
+    complaint = act.complaint
+    if product not in PRODUCTS:
+        raise Refused(f"no product {product!r}")
+    try:
+        unit = act.settings.unit_named(unit_code) if unit_code else act.settings.unit_for(product)
+    except ConfigError as exc:
+        raise Refused(str(exc)) from None
+    if product == complaint.product and unit.code == complaint.unit:
+        raise Refused(f"{act.reference} is {product} with {unit.code} already")
+    product_was, unit_was = complaint.product, complaint.unit
+    if unit.code != unit_was:
+        reassign(act, unit.code)  # refused, and nothing changes, where the state allows none
+    complaint.product = product
+    act.session.add(
+        CorrectionRow(
+            complaint_id=complaint.id,
+            channel=complaint.channel,
+            subject=complaint.subject,
+            text=complaint.body[:20000],
+            product_was=product_was,
+            product=product,
+            unit_was=unit_was,
+            unit=unit.code,
+            by=act.who,
+            at=act.at,
+        )
+    )
+    act.session.add(
+        RoutingDecisionRow(
+            complaint_id=complaint.id,
+            product=product,
+            kind=complaint.kind,
+            unit=unit.code,
+            queue=unit.queue,
+            confidence=1.0,
+            decided_by=act.who,
+            hits=[],
+            decided_at=act.at,
+        )
+    )
+    act.event(
+        "corrected", product_was=product_was, product=product, unit_was=unit_was, unit=unit.code
+    )
 
 
 def merge(act: Act, target_reference: str) -> None:

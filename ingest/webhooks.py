@@ -2,19 +2,22 @@
 
 Each channel contributes its routes (the web form, Telegram's webhook, the desk API); the
 handlers check the request cheaply at the edge and hand a `RawMessage` to the pipeline, which
-stores it before anything else. `/healthz` answers for load balancers.
+stores it before anything else. The operators' console (`console/`) brings its pages,
+health and metrics as `extra` routes, from the entry point that assembles the app.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from ingest import channels
 from intake.runtime import Runtime
@@ -22,13 +25,18 @@ from intake.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def make_app(runtime: Runtime) -> Starlette:
-    """The app with every registered channel's routes."""
-    routes = [Route("/healthz", _health, methods=["GET"])]
+def make_app(
+    runtime: Runtime, extra: Sequence[BaseRoute] = (), middleware: Sequence[Middleware] = ()
+) -> Starlette:
+    """The app with every registered channel's routes, and `extra` (the console's)."""
+    routes: list[BaseRoute] = []
     for spec in channels.load():
         if spec.routes is not None:
             routes += spec.routes(runtime)
-    app = Starlette(routes=routes)
+    routes += extra
+    if not any(getattr(route, "path", "") == "/healthz" for route in routes):
+        routes.append(Route("/healthz", _health, methods=["GET"]))
+    app = Starlette(routes=routes, middleware=list(middleware))
     app.state.runtime = runtime
     return app
 
@@ -45,11 +53,16 @@ def parse_listen(listen: str) -> tuple[str, int]:
 class HttpServer(threading.Thread):
     """uvicorn in a thread of `intake run`; `stop()` lets requests in flight finish."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        app: Starlette | None = None,
+        listen: str | None = None,
+    ) -> None:
         super().__init__(name="http", daemon=True)
-        host, port = parse_listen(runtime.settings.http.listen)
+        host, port = parse_listen(listen or runtime.settings.http.listen)
         config = uvicorn.Config(
-            make_app(runtime),
+            app or make_app(runtime),
             host=host,
             port=port,
             log_level="warning",

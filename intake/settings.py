@@ -57,6 +57,20 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The operators' console on the HTTP server: pages behind a login, health, metrics."""
+
+    enabled: bool = True
+    session_key_env: str = "INTAKE_SESSION_KEY"  # unset: a key kept in the state folder
+    session_hours: int = 12
+    trusted_user_header: str = ""  # e.g. "X-Remote-User", set by a reverse proxy that logs in
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")  # only these may set that header
+    login_failures_per_minute: int = 5  # per address and per user name; then 429
+    refresh_seconds: int = 30  # the overview reloads itself
+    metrics_listen: str = ""  # host:port for /metrics, /healthz, /readyz alone; empty: [http]
+
+
+@dataclass(frozen=True)
 class ReferenceSettings:
     prefix: str = "CMP"
 
@@ -275,6 +289,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     categorize: CategorizeSettings = field(default_factory=CategorizeSettings)

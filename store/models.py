@@ -309,6 +309,37 @@ class PollStatusRow(Base):
     messages_total: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class UserRow(Base):
+    """An operator of the console: a name and an argon2 hash of the password, nothing else."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class CorrectionRow(Base):
+    """An operator's correction of a complaint's product or unit: kept as a labelled example
+    for the categoriser (`bench/categorize --store URL` scores the model on them)."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(BigId, ForeignKey("complaints.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    product_was: Mapped[str] = mapped_column(String(32))
+    product: Mapped[str] = mapped_column(String(32))
+    unit_was: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(64))
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class ReferenceCounterRow(Base):
     """The last complaint number given per prefix and year (CMP-2026-000042)."""
 

@@ -4,7 +4,8 @@ Read from the source with `ast` (every import, also those inside functions): the
 (`intake`, without its entry points in `intake.cli`) imports no stage; the store imports
 only the kernel; `normalize` and `routing` are pure and import only the kernel (and, for
 routing, normalize's text folding); the outbound stage never reaches back into ingest;
-handling (the lifecycle after intake) sits between the outbound stage and ingest.
+handling (the lifecycle after intake) sits between the outbound stage and ingest; the
+operators' console reads every stage and is read by none.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("intake", "ingest", "normalize", "outbound", "routing", "store", "handling")
+PACKAGES = ("intake", "ingest", "normalize", "outbound", "routing", "store", "handling", "console")
 
 # layer → the layers it may import (besides itself and third-party libraries)
 ALLOWED = {
@@ -26,7 +27,17 @@ ALLOWED = {
     "outbound": {"kernel", "store", "normalize"},
     "handling": {"kernel", "store", "normalize", "routing", "outbound"},
     "ingest": {"kernel", "store", "normalize", "routing", "outbound", "handling"},
-    "entry": {"kernel", "store", "normalize", "routing", "outbound", "ingest", "handling"},
+    "console": {"kernel", "store", "normalize", "routing", "outbound", "handling", "ingest"},
+    "entry": {
+        "kernel",
+        "store",
+        "normalize",
+        "routing",
+        "outbound",
+        "ingest",
+        "handling",
+        "console",
+    },
 }
 
 

@@ -146,6 +146,57 @@ def reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if rt.broker is not None or not report.jobs_enqueued else 1
 
 
+def poll_all(settings: Settings) -> int:
+    """Every enabled feed (mailboxes, Telegram, X) in the foreground, until SIGINT/SIGTERM:
+    a poller machine's daemon. Each feed holds its lock, so a second machine may stand by."""
+    import signal
+    import threading
+
+    from ingest import channels, feed
+    from ingest.prepare import start_pool
+
+    missing = missing_secrets(settings)
+    if missing:
+        raise ConfigError("not set in the environment: " + "; ".join(missing))
+    rt = open_runtime(settings)
+    rt.pool = start_pool(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    feeds = [f for spec in channels.load() if spec.feeds for f in spec.feeds(rt)]
+    threads = feed.start(feeds, stop)
+    log.info("polling %s feeds: %s", len(feeds), ", ".join(f.ident.name for f in feeds) or "none")
+    stop.wait()
+    for thread in threads:
+        thread.join(30)
+    rt.close()
+    return 0
+
+
+def http(args: argparse.Namespace, settings: Settings) -> int:
+    """The HTTP server alone, in the foreground (web form, webhooks, the console, health,
+    metrics); uvicorn stops it cleanly on SIGINT/SIGTERM."""
+    from console import site
+    from ingest.webhooks import HttpServer
+
+    missing = missing_secrets(settings)
+    if missing:
+        raise ConfigError("not set in the environment: " + "; ".join(missing))
+    rt = open_runtime(settings)
+    probes = None
+    if settings.console.metrics_listen:
+        probes = HttpServer(rt, app=site.probe_app(rt), listen=settings.console.metrics_listen)
+        probes.start()
+    try:
+        HttpServer(rt, app=site.app(rt)).run()
+    finally:
+        if probes is not None:
+            probes.stop()
+            probes.join(10)
+        rt.close()
+    return 0
+
+
 def poll(args: argparse.Namespace, settings: Settings) -> int:
     """One mailbox in the foreground: one cycle with a progress bar, or until Ctrl-C."""
     import threading
@@ -154,6 +205,11 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.channels.email.poller import MailboxPoller
     from ingest.prepare import start_pool
 
+    if args.all:
+        return poll_all(settings)
+    if not args.mailbox:
+        print("intake: poll needs a mailbox name, or --all", file=sys.stderr)
+        return 64
     box = settings.mailbox_named(args.mailbox)
     missing = [m for m in missing_secrets(settings) if f"mailbox {box.name!r}" in m]
     if missing:

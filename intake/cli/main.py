@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from intake import settings as settings_module
-from intake.cli import commands, repair, scheduler, tickets
+from intake.cli import commands, repair, scheduler, tickets, users
 from intake.errors import ConfigError, IntakeError
 from intake.privacy import setup_logging
 
@@ -86,9 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("dead-letters", help="list queue messages that failed for good")
     cmd.set_defaults(handler=repair.dead_letters)
 
-    cmd = sub.add_parser("poll", help="poll one mailbox in the foreground")
-    cmd.add_argument("mailbox")
+    cmd = sub.add_parser("poll", help="poll one mailbox (or --all feeds) in the foreground")
+    cmd.add_argument("mailbox", nargs="?")
     cmd.add_argument("--once", action="store_true", help="one cycle, then exit")
+    cmd.add_argument(
+        "--all", action="store_true", help="every enabled mailbox, Telegram and X, until stopped"
+    )
     cmd.set_defaults(handler=commands.poll)
 
     cmd = sub.add_parser(
@@ -121,10 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--delete", action="store_true", help="remove the webhook (polling mode)")
     cmd.set_defaults(handler=commands.telegram_webhook)
 
+    cmd = sub.add_parser("http", help="the HTTP server alone: web form, webhooks, console")
+    cmd.set_defaults(handler=commands.http)
+
     cmd = sub.add_parser("reconcile", help="enqueue everything owed, now")
     cmd.set_defaults(handler=commands.reconcile)
 
     tickets.add_parsers(sub)
+    users.add_parsers(sub)
 
     cmd = sub.add_parser("scheduler", help="keep the clocks: reminders, ETAs, breaches")
     cmd.add_argument("--once", action="store_true", help="one pass, sending what it owes")

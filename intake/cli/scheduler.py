@@ -11,6 +11,7 @@ after an outage beside a live `intake run` (each notice is claimed on its own).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from datetime import datetime
@@ -82,8 +83,11 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
         return 65
     rt = open_runtime(settings, with_broker=not args.once)
     try:
-        if not args.once:
-            SchedulerFeed(rt).run_forever(threading.Event())
+        if not args.once:  # a daemon: SIGINT or SIGTERM ends it, with the lock released
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+            SchedulerFeed(rt).run_forever(stop)
             return 0
         for item, result in run_pass(rt, at or clock.now()):
             print(f"{item.describe()}: {result}")

@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from console import site
 from ingest import channels, feed
 from ingest.prepare import start_pool
 from ingest.reconciler import ReconcilerThread
@@ -41,6 +42,7 @@ class Supervisor:
         self.reconciler: ReconcilerThread | None = None
         self.pollers: list[threading.Thread] = []
         self.http: HttpServer | None = None
+        self.probes: HttpServer | None = None
         self.runtime: Runtime | None = None
 
     def run(self) -> int:
@@ -81,8 +83,15 @@ class Supervisor:
         if feeds:
             log.info("polling %s feeds: %s", len(feeds), ", ".join(f.ident.name for f in feeds))
         if settings.http.enabled:
-            self.http = HttpServer(self.runtime)
+            self.http = HttpServer(self.runtime, app=site.app(self.runtime))
             self.http.start()
+        if settings.http.enabled and settings.console.metrics_listen:
+            self.probes = HttpServer(
+                self.runtime,
+                app=site.probe_app(self.runtime),
+                listen=settings.console.metrics_listen,
+            )
+            self.probes.start()
         print(banner(settings, url), flush=True)
 
     def _spawn_workers(self) -> subprocess.Popen[bytes]:
@@ -138,9 +147,10 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.stopping.set()
-        if self.http is not None:
-            self.http.stop()
-            self.http.join(timeout=15)
+        for server in (self.http, self.probes):
+            if server is not None:
+                server.stop()
+                server.join(timeout=15)
         for thread in self.pollers:
             thread.join(timeout=30)
         if self.reconciler is not None:

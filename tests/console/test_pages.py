@@ -1,0 +1,217 @@
+"""The console's pages over HTTP (Starlette's TestClient on the real app and a real store):
+the login, what an anonymous request gets, CSRF, the throttle, the overview's numbers, search,
+a complaint page, a product correction, and escaping."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from console import auth, pages
+from ingest import pipeline
+from ingest.channels.email.raw import raw_from_bytes
+from ingest.webhooks import make_app
+from store.models import ComplaintRow, CorrectionRow, EventRow
+from tests.conftest import DATA, make_settings
+from tests.mails import mail
+
+PASSWORD = "doğru-parola-123"
+MAILS = {
+    "plain_tr.eml": None,
+    "html_only.eml": None,
+    "legacy_1254.eml": None,
+    "with_attachment.eml": None,
+    "ssl_problem.eml": "ssl",
+}
+
+
+@pytest.fixture
+def console(tmp_path: Path, store_url: str, make_runtime):
+    settings = make_settings(tmp_path, store={"url": store_url})
+    rt = make_runtime(settings)
+    with rt.sessions.begin() as session:
+        auth.add_user(session, "ayse", PASSWORD)
+    app = make_app(rt, extra=pages.routes(rt), middleware=pages.middleware(rt))
+    with TestClient(app, base_url="http://desk.example") as client:
+        yield rt, client
+
+
+def arrive(rt, payload: bytes, mailbox: str | None = None):
+    channel = rt.settings.mailbox_named(mailbox).channel if mailbox else "email"
+    return pipeline.ingest(
+        rt, [raw_from_bytes(payload, channel=channel, mailbox=mailbox)]
+    ).outcomes()[0]
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF token in the form"
+    return found.group(1)
+
+
+def log_in(client: TestClient, password: str = PASSWORD, name: str = "ayse"):
+    form = client.get("/login")
+    return client.post(
+        "/login",
+        data={"username": name, "password": password, "csrf": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+
+
+def test_without_a_login_every_page_sends_to_the_login_and_shows_nothing(console):
+    rt, client = console
+    ref = arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes()).reference
+    for path in (
+        "/",
+        "/complaints",
+        f"/complaints/{ref}",
+        "/queues",
+        f"/complaints/{ref}/attachments/1",
+    ):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/login")
+        assert ref not in answer.text and "@" not in answer.text
+    assert (
+        client.post(
+            f"/complaints/{ref}/act", data={"action": "note"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+
+
+def test_a_wrong_password_is_refused_and_the_right_one_logs_in_with_a_safe_cookie(console):
+    _rt, client = console
+    assert log_in(client, "yanlış-parola").status_code == 401
+    answer = log_in(client)
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    cookie = answer.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert "secure" not in cookie.lower()  # plain HTTP here; over TLS it is marked Secure
+    assert client.get("/").status_code == 200
+
+
+def test_the_session_cookie_is_secure_behind_tls(console):
+    rt, _client = console
+    app = make_app(rt, extra=pages.routes(rt), middleware=pages.middleware(rt))
+    with TestClient(app, base_url="https://desk.example") as client:
+        answer = log_in(client)
+    assert "secure" in answer.headers["set-cookie"].lower()
+
+
+def test_repeated_failed_logins_are_throttled_even_with_the_right_password_then(console):
+    rt, client = console
+    for _ in range(rt.settings.console.login_failures_per_minute):
+        assert log_in(client, "yanlış-parola").status_code == 401
+    assert log_in(client).status_code == 429
+
+
+def test_a_form_without_its_csrf_token_is_refused(console):
+    rt, client = console
+    ref = arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes()).reference
+    log_in(client)
+    answer = client.post(f"/complaints/{ref}/act", data={"action": "note", "text": "x"})
+    assert answer.status_code == 403
+    with rt.sessions() as session:
+        assert not session.scalar(
+            select(func.count()).select_from(EventRow).where(EventRow.kind == "note")
+        )
+
+
+def test_the_overview_counts_match_the_store(console):
+    rt, client = console
+    for name, mailbox in MAILS.items():
+        arrive(rt, (DATA / "system" / name).read_bytes(), mailbox)
+    log_in(client)
+    html = client.get("/").text
+    with rt.sessions() as session:
+        open_by_unit = dict(
+            session.execute(
+                select(ComplaintRow.unit, func.count()).group_by(ComplaintRow.unit)
+            ).all()
+        )
+    assert sum(open_by_unit.values()) == 5
+    for unit in rt.settings.unit:
+        row = re.search(rf'data-unit="{unit.code}".*?data-field="open">(\d+)<', html, re.S)
+        assert row and int(row.group(1)) == open_by_unit.get(unit.code, 0), unit.code
+    assert 'id="failed-raw" class="ok">0<' in html
+    assert "ssl_preliminary" in html  # the SSL report's clock leads the closest clocks
+
+
+def test_search_finds_by_product_and_the_complaint_page_shows_its_thread(console):
+    rt, client = console
+    ssl = arrive(rt, (DATA / "system" / "ssl_problem.eml").read_bytes(), "ssl").reference
+    arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes())
+    log_in(client)
+    found = client.get("/complaints", params={"product": "ssl"}).text
+    assert re.search(r'id="total">1 ', found) and ssl in found
+    page = client.get(f"/complaints/{ssl}").text
+    assert 'id="status">assigned<' in page and "ssl_preliminary" in page
+
+
+def test_correcting_the_product_moves_the_ticket_to_the_new_unit_and_keeps_the_example(console):
+    rt, client = console
+    ref = arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes()).reference
+    log_in(client)
+    page = client.get(f"/complaints/{ref}").text
+    answer = client.post(
+        f"/complaints/{ref}/act",
+        data={"action": "correct", "product": "kart_okuyucu", "csrf": csrf_of(page)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and "done=correct" in answer.headers["location"]
+    with rt.sessions() as session:
+        row = session.scalars(select(ComplaintRow).where(ComplaintRow.reference == ref)).one()
+        assert (row.product, row.unit, row.delivery_state) == (
+            "kart_okuyucu",
+            "hardware",
+            "pending",
+        )
+        correction = session.scalars(select(CorrectionRow)).one()
+        assert (correction.product_was, correction.product) == ("nes", "kart_okuyucu")
+        assert correction.by == "operator:ayse"
+        kinds = [
+            e.kind for e in session.scalars(select(EventRow).where(EventRow.complaint_id == row.id))
+        ]
+    assert "corrected" in kinds and "reassigned" in kinds
+
+
+def test_a_refused_action_says_why_and_changes_nothing(console):
+    rt, client = console
+    ref = arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes()).reference
+    log_in(client)
+    page = client.get(f"/complaints/{ref}").text
+    answer = client.post(
+        f"/complaints/{ref}/act", data={"action": "eta", "text": "yarın", "csrf": csrf_of(page)}
+    )
+    assert 'id="refused"' in answer.text
+
+
+def test_a_subject_with_a_script_tag_is_shown_as_text(console):
+    rt, client = console
+    ref = arrive(
+        rt, mail("ali@example.com", "<script>alert('x')</script>", "<img src=x onerror=alert(1)>")
+    ).reference
+    log_in(client)
+    for path in (f"/complaints/{ref}", "/complaints"):
+        html = client.get(path).text
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;" in html
+    assert "default-src 'self'" in client.get("/").headers["content-security-policy"]
+
+
+def test_a_proxy_header_names_the_user_only_from_a_trusted_proxy(tmp_path, make_runtime):
+    for proxies, expected in ((["127.0.0.1"], 303), (["testclient"], 200)):
+        settings = make_settings(
+            tmp_path,
+            console={"trusted_user_header": "X-Remote-User", "trusted_proxies": proxies},
+        )
+        rt = make_runtime(settings)
+        app = make_app(rt, extra=pages.routes(rt), middleware=pages.middleware(rt))
+        with TestClient(app) as client:
+            answer = client.get("/", headers={"X-Remote-User": "ayse"}, follow_redirects=False)
+        assert answer.status_code == expected, proxies
