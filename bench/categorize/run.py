@@ -3,10 +3,13 @@
 5-fold cross-validation (fixed seed) over the dev sample: each fold's model is trained on the
 synthetic set plus the other four folds, never on the dev items it is tested on. Also scores
 the hand-written fresh set of tests/data/categorize/ with the shipped model, and the speed.
+With `--store URL`, also the operators' corrections kept in that store (the console's
+"correct product"): how the shipped model does on what it got wrong in production.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import time
@@ -71,13 +74,50 @@ def measure_speed(rows: list[dict], rounds: int = 10) -> float:
     return rounds * len(rows) / (time.perf_counter() - start)
 
 
+def corrections(url: str) -> list[dict]:
+    """The operators' corrections in the store at `url`, as labelled examples (the kind is
+    the complaint's, which the operator did not change)."""
+    from sqlalchemy import create_engine, select
+
+    from store.models import ComplaintRow, CorrectionRow
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    CorrectionRow.subject,
+                    CorrectionRow.text,
+                    CorrectionRow.channel,
+                    CorrectionRow.product,
+                    ComplaintRow.kind,
+                )
+                .join(ComplaintRow, ComplaintRow.id == CorrectionRow.complaint_id)
+                .order_by(CorrectionRow.id)
+            ).all()
+    finally:
+        engine.dispose()
+    return [
+        {"subject": s, "text": t, "channel": c, "product": p, "kind": k} for s, t, c, p, k in rows
+    ]
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default="", help="also score the corrections in this store")
+    args = parser.parse_args()
     dev = read_examples([DATA_DIR / "categorize-dev.jsonl"])
     synthetic = read_examples([DATA_DIR / "synthetic.jsonl"])
     report(
         f"dev sample, {FOLDS}-fold cross-validation (seed {SEED})", cross_validate(dev, synthetic)
     )
     report("fresh hand-written set (never trained on)", score(read_examples([FRESH]), None))
+    if args.store:
+        corrected = corrections(args.store)
+        if corrected:
+            report("operators' corrections (what production got wrong)", score(corrected, None))
+        else:
+            print("operators' corrections: none in that store")
     print(f"speed: {measure_speed(dev):,.0f} messages/s")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from intake.cli.wiring import open_runtime, runtime_for
+from intake.cli.wiring import open_daemon_runtime, open_runtime, runtime_for
 from intake.errors import ConfigError, IntakeError, NotAnEmail
 from intake.settings import Settings, missing_secrets
 from store import migrate
@@ -158,7 +158,7 @@ def poll_all(settings: Settings) -> int:
     missing = missing_secrets(settings)
     if missing:
         raise ConfigError("not set in the environment: " + "; ".join(missing))
-    rt = open_runtime(settings)
+    rt = open_daemon_runtime(settings)
     rt.pool = start_pool(settings)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -182,7 +182,7 @@ def http(args: argparse.Namespace, settings: Settings) -> int:
     missing = missing_secrets(settings)
     if missing:
         raise ConfigError("not set in the environment: " + "; ".join(missing))
-    rt = open_runtime(settings)
+    rt = open_daemon_runtime(settings)
     probes = None
     if settings.console.metrics_listen:
         probes = HttpServer(rt, app=site.probe_app(rt), listen=settings.console.metrics_listen)

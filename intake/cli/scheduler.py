@@ -19,7 +19,7 @@ from datetime import datetime
 from handling.scheduler import Owed, sweep_all
 from ingest.feed import Feed, FeedId, PollReport
 from intake import clock
-from intake.cli.wiring import open_runtime
+from intake.cli.wiring import open_daemon_runtime, open_runtime
 from intake.errors import ConfigError, PermanentError, TemporaryError
 from intake.runtime import Runtime
 from intake.settings import Settings
@@ -81,7 +81,7 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError:
         print(f"intake: --at: not an ISO 8601 time: {args.at}", file=sys.stderr)
         return 65
-    rt = open_runtime(settings, with_broker=not args.once)
+    rt = open_runtime(settings, with_broker=False) if args.once else open_daemon_runtime(settings)
     try:
         if not args.once:  # a daemon: SIGINT or SIGTERM ends it, with the lock released
             stop = threading.Event()

@@ -41,6 +41,17 @@ def open_runtime(settings: Settings, *, with_broker: bool = True) -> Runtime:
     return rt
 
 
+def open_daemon_runtime(settings: Settings) -> Runtime:
+    """For a daemon (`intake http`, `poll`, `scheduler`): the broker is made whether or not
+    Redis answers at start, as `intake run` makes it, so that its locks and enqueues work as
+    soon as Redis is back instead of never."""
+    rt = runtime_for(settings)
+    prepare_schema(rt)
+    rt.broker = make_broker(settings, broker_url(settings))
+    install(rt)
+    return rt
+
+
 def broker_url(settings: Settings) -> str:
     """`[broker] url`, or the socket of the bundled Redis of the state folder."""
     return settings.broker.url or bundled_redis.url_for(settings.broker.state_dir)

@@ -215,3 +215,46 @@ def test_a_proxy_header_names_the_user_only_from_a_trusted_proxy(tmp_path, make_
         with TestClient(app) as client:
             answer = client.get("/", headers={"X-Remote-User": "ayse"}, follow_redirects=False)
         assert answer.status_code == expected, proxies
+
+
+def test_labels_are_turkish_by_default_english_when_asked_or_when_the_browser_prefers(console):
+    _rt, client = console
+    log_in(client)
+    assert "Genel bakış" in client.get("/").text
+    assert "Overview" in client.get("/?lang=en").text
+    assert "Overview" in client.get("/").text  # remembered for the session
+    client.get("/?lang=tr")
+    assert "Genel bakış" in client.get("/").text
+    client.cookies.clear()
+    log_in(client)
+    english = client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"}).text
+    assert "Overview" in english
+
+
+def test_an_attachment_downloads_behind_the_login_and_is_never_rendered(console):
+    rt, client = console
+    ref = arrive(rt, (DATA / "system" / "with_attachment.eml").read_bytes()).reference
+    log_in(client)
+    page = client.get(f"/complaints/{ref}").text
+    link = re.search(rf'href="(/complaints/{ref}/attachments/\d+)"', page)
+    assert link, "no attachment link"
+    answer = client.get(link.group(1))
+    assert answer.status_code == 200 and answer.content
+    assert answer.headers["content-type"] == "application/octet-stream"
+    assert answer.headers["content-disposition"].startswith("attachment;")
+    client.cookies.clear()
+    assert client.get(link.group(1), follow_redirects=False).status_code == 303
+
+
+def test_the_session_key_is_made_once_in_the_state_folder_unless_the_environment_has_one(
+    tmp_path, monkeypatch
+):
+    settings = make_settings(tmp_path)
+    monkeypatch.delenv(settings.console.session_key_env, raising=False)
+    first = auth.session_key(settings)
+    key_file = Path(settings.broker.state_dir) / "session.key"
+    assert key_file.read_text().strip() == first and len(first) >= 40
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert auth.session_key(settings) == first  # a restart keeps every session
+    monkeypatch.setenv(settings.console.session_key_env, "from-the-environment")
+    assert auth.session_key(settings) == "from-the-environment"
