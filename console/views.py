@@ -47,17 +47,23 @@ SHOWN_STATES = [  # the open ones, in the order of the lifecycle, and those awai
 # --- the overview ---------------------------------------------------------------------------
 
 
-def queue_depths(runtime: Runtime) -> dict[str, int] | None:
-    """Waiting messages per queue, from the broker (None when it cannot be reached)."""
-    client, namespace = (
-        getattr(runtime.broker, "client", None),
-        getattr(runtime.broker, "namespace", "dramatiq"),
-    )
+def queue_depths(runtime: Runtime) -> dict[str, dict[str, int]] | None:
+    """Per queue: messages waiting, delayed for a retry, and dead in the broker's own
+    dead-letter set (None when the broker cannot be reached)."""
+    client = getattr(runtime.broker, "client", None)
+    namespace = getattr(runtime.broker, "namespace", "dramatiq")
     if client is None:
         return None
     queues = [unit.queue for unit in runtime.settings.unit] + [ACK_QUEUE]
     try:
-        return {name: int(client.hlen(f"{namespace}:{name}.msgs")) for name in queues}
+        return {
+            name: {
+                "waiting": int(client.hlen(f"{namespace}:{name}.msgs")),
+                "delayed": int(client.hlen(f"{namespace}:{name}.DQ.msgs")),
+                "dead": int(client.zcard(f"{namespace}:{name}.XQ")),
+            }
+            for name in queues
+        }
     except Exception:  # the broker is down: the page says so
         return None
 
@@ -80,7 +86,7 @@ def overview(session: Session, runtime: Runtime, at: datetime) -> dict[str, Any]
             "code": unit.code,
             "name": unit.name,
             "queue": unit.queue,
-            "depth": None if depths is None else depths.get(unit.queue, 0),
+            "depth": None if depths is None else depths.get(unit.queue, {}).get("waiting", 0),
             "oldest": oldest_waiting(session, unit.code),
             "states": by_state.get(unit.code, {}),
             "open": sum(by_state.get(unit.code, {}).values()),
@@ -90,7 +96,7 @@ def overview(session: Session, runtime: Runtime, at: datetime) -> dict[str, Any]
     return {
         "at": at,
         "units": units,
-        "ack_depth": None if depths is None else depths.get(ACK_QUEUE, 0),
+        "ack_depth": None if depths is None else depths.get(ACK_QUEUE, {}).get("waiting", 0),
         "broker_up": depths is not None,
         "feeds": feeds(session, runtime, midnight),
         "failed_raw": _count(
@@ -133,19 +139,34 @@ def oldest_waiting(session: Session, unit: str) -> datetime | None:
 
 
 def feeds(session: Session, runtime: Runtime, midnight: datetime) -> list[dict[str, Any]]:
-    """Every polled feed with its last good poll and error, and what each channel brought
-    in today."""
-    today = dict(
+    """Every polled feed with its last good poll and error, and what it brought in today
+    (a mailbox by its name, Telegram and X by their channel); an enabled mailbox that has
+    never been polled shows too."""
+    by_mailbox = dict(
         session.execute(
             select(RawMessageRow.mailbox, func.count())
             .where(RawMessageRow.stored_at >= midnight)
             .group_by(RawMessageRow.mailbox)
         ).all()
     )
-    rows = []
+    by_channel = dict(
+        session.execute(
+            select(RawMessageRow.channel, func.count())
+            .where(RawMessageRow.stored_at >= midnight)
+            .group_by(RawMessageRow.channel)
+        ).all()
+    )
+    boxes = {box.name for box in runtime.settings.mailbox}
+    rows, seen = [], set()
     for row in session.scalars(
         select(PollStatusRow).order_by(PollStatusRow.mailbox, PollStatusRow.folder)
     ):
+        seen.add(row.mailbox)
+        today = (
+            by_mailbox.get(row.mailbox, 0)
+            if row.mailbox in boxes
+            else by_channel.get(row.channel, 0)
+        )
         rows.append(
             {
                 "feed": f"{row.mailbox}/{row.folder}",
@@ -153,9 +174,21 @@ def feeds(session: Session, runtime: Runtime, midnight: datetime) -> list[dict[s
                 "last_success_at": row.last_success_at,
                 "last_error": row.last_error if row.consecutive_failures else None,
                 "failures": row.consecutive_failures,
-                "today": today.get(row.mailbox, 0),
+                "today": today,
             }
         )
+    for box in runtime.settings.mailbox:
+        if box.enabled and box.name not in seen:
+            rows.append(
+                {
+                    "feed": f"{box.name}/{box.folder}",
+                    "channel": box.channel,
+                    "last_success_at": None,
+                    "last_error": "never polled",
+                    "failures": 0,
+                    "today": by_mailbox.get(box.name, 0),
+                }
+            )
     return rows
 
 

@@ -15,7 +15,8 @@ from console import auth, pages
 from ingest import pipeline
 from ingest.channels.email.raw import raw_from_bytes
 from ingest.webhooks import make_app
-from store.models import ComplaintRow, CorrectionRow, EventRow
+from outbound.broker import make_broker
+from store.models import ComplaintRow, CorrectionRow, DeadLetterRow, EventRow, RawMessageRow
 from tests.conftest import DATA, make_settings
 from tests.mails import mail
 
@@ -258,3 +259,64 @@ def test_the_session_key_is_made_once_in_the_state_folder_unless_the_environment
     assert auth.session_key(settings) == first  # a restart keeps every session
     monkeypatch.setenv(settings.console.session_key_env, "from-the-environment")
     assert auth.session_key(settings) == "from-the-environment"
+
+
+def test_retrying_a_failed_raw_item_from_the_queue_page_processes_it_again(console):
+    rt, client = console
+    junk = pipeline.ingest(
+        rt, [raw_from_bytes(b"\x00\x01 not a mail", channel="email", mailbox=None)]
+    ).outcomes()[0]
+    assert junk.status == "failed"
+    log_in(client)
+    page = client.get("/queues").text
+    assert f"raw {junk.raw_id}" in page
+    client.post(f"/raw/{junk.raw_id}/retry", data={"csrf": csrf_of(page)})
+    with rt.sessions() as session:
+        raw = session.get(RawMessageRow, junk.raw_id)
+        assert raw.attempts == 2 and raw.status == "failed"
+        retried = session.scalars(select(EventRow).where(EventRow.kind == "retried")).one()
+    assert retried.actor == "operator:ayse"
+
+
+def test_retrying_a_dead_letter_unparks_its_job_and_marks_it_requeued(console):
+    rt, client = console
+    ref = arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes())
+    with rt.sessions.begin() as session:
+        row = session.get(ComplaintRow, ref.complaint_id)
+        row.delivery_state = "dead"
+        session.add(
+            DeadLetterRow(
+                message_id="m1",
+                queue=row.queue,
+                actor="ticket",
+                complaint_id=row.id,
+                error="KeyError: 'x'",
+                retries=0,
+                failed_at=row.created_at,
+            )
+        )
+    log_in(client)
+    page = client.get("/queues").text
+    assert "KeyError" in page
+    letter = re.search(r'action="/dead-letters/(\d+)/retry"', page).group(1)
+    client.post(f"/dead-letters/{letter}/retry", data={"csrf": csrf_of(page)})
+    with rt.sessions() as session:
+        assert session.get(ComplaintRow, ref.complaint_id).delivery_state == "pending"
+        assert session.get(DeadLetterRow, int(letter)).requeued_at is not None
+    assert "KeyError" not in client.get("/queues").text
+
+
+def test_the_queue_page_shows_what_waits_on_each_queue(tmp_path, redis_url, make_runtime):
+    settings = make_settings(tmp_path)
+    rt = make_runtime(settings, broker=make_broker(settings, redis_url))
+    with rt.sessions.begin() as session:
+        auth.add_user(session, "ayse", PASSWORD)
+    arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes())  # ticket and ack enqueued
+    app = make_app(rt, extra=pages.routes(rt), middleware=pages.middleware(rt))
+    with TestClient(app) as client:
+        log_in(client)
+        page = client.get("/queues").text
+    for queue in ("unit.certificate_operations", "ack"):
+        waiting = re.search(rf'data-queue="{queue}"><td>[^<]+</td><td class="num">(\d+)<', page)
+        assert waiting and waiting.group(1) == "1", queue
+    rt.broker.close()
