@@ -16,7 +16,14 @@ from ingest import pipeline
 from ingest.channels.email.raw import raw_from_bytes
 from ingest.webhooks import make_app
 from outbound.broker import make_broker
-from store.models import ComplaintRow, CorrectionRow, DeadLetterRow, EventRow, RawMessageRow
+from store.models import (
+    ComplaintRow,
+    CorrectionRow,
+    DeadLetterRow,
+    EventRow,
+    NoticeRow,
+    RawMessageRow,
+)
 from tests.conftest import DATA, make_settings
 from tests.mails import mail
 
@@ -320,3 +327,40 @@ def test_the_queue_page_shows_what_waits_on_each_queue(tmp_path, redis_url, make
         waiting = re.search(rf'data-queue="{queue}"><td>[^<]+</td><td class="num">(\d+)<', page)
         assert waiting and waiting.group(1) == "1", queue
     rt.broker.close()
+
+
+def test_an_operators_reply_from_the_page_is_owed_to_the_complainant_in_their_name(console):
+    rt, client = console
+    ref = arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes())
+    log_in(client)
+    page = client.get(f"/complaints/{ref.reference}").text
+    client.post(
+        f"/complaints/{ref.reference}/act",
+        data={"action": "reply", "text": "Kartınızı yeniledik.", "csrf": csrf_of(page)},
+    )
+    with rt.sessions() as session:
+        notice = session.scalars(
+            select(NoticeRow).where(NoticeRow.complaint_id == ref.complaint_id)
+        ).one()
+        replied = session.scalars(select(EventRow).where(EventRow.kind == "replied")).one()
+        status = session.get(ComplaintRow, ref.complaint_id).status
+    assert (notice.purpose, notice.audience, notice.body) == (
+        "reply",
+        "complainant",
+        "Kartınızı yeniledik.",
+    )
+    assert replied.actor == "operator:ayse" and status == "investigating"
+
+
+def test_search_pages_through_many_results(console):
+    rt, client = console
+    for n in range(55):
+        arrive(rt, mail(f"kisi{n}@example.com", f"e-imza kartı {n}", "Kartım okunmuyor."))
+    log_in(client)
+    first = client.get("/complaints").text
+    assert re.search(r'id="total">55 ', first)
+    assert first.count('href="/complaints/CMP-') == 50 and "page=2" in first
+    second = client.get("/complaints", params={"page": 2}).text
+    assert second.count('href="/complaints/CMP-') == 5
+    by_person = client.get("/complaints", params={"complainant": "kisi7@"}).text
+    assert re.search(r'id="total">1 ', by_person)

@@ -144,6 +144,46 @@ def test_run_keeps_the_clocks_an_old_ssl_report_is_past_its_deadline(tmp_path, s
         process.wait(60)
 
 
+def test_run_serves_the_console_its_probes_and_metrics(tmp_path):
+    """`intake run` on a fresh install: /readyz is 200 once the scheduler holds its lock (no
+    poller is enabled), the console asks for a login, /metrics counts what came in."""
+    import httpx
+
+    config = write_config(tmp_path, None)
+    listen = next(
+        line.split('"')[1]
+        for line in config.read_text().splitlines()
+        if line.startswith("listen = ")
+    )
+    process = start(config, tmp_path)
+    try:
+        injected = subprocess.run(
+            [*INTAKE, "--config", str(config), "inject", str(DATA / "system" / "plain_tr.eml")],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert injected.returncode == 0, injected.stderr
+        base = f"http://{listen}"
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline:
+            ready = httpx.get(f"{base}/readyz", timeout=5)
+            if ready.status_code == 200:
+                break
+            time.sleep(0.5)
+        assert ready is not None and ready.status_code == 200, ready.text if ready else ""
+        assert httpx.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
+        overview = httpx.get(f"{base}/", timeout=5)
+        assert overview.status_code == 303 and overview.headers["location"].startswith("/login")
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        assert 'intake_messages_received_total{channel="email"} 1.0' in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
 def test_children_die_with_a_killed_supervisor(tmp_path):
     config = write_config(tmp_path, None)
     process = start(config, tmp_path)
