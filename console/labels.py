@@ -78,6 +78,16 @@ LABELS: dict[str, dict[str, str]] = {
     "delayed": {"tr": "Ertelenen", "en": "Delayed"},
     "dead": {"tr": "Ölü", "en": "Dead"},
     "error": {"tr": "Hata", "en": "Error"},
+    # the complaint states (intake.states), as operators read them
+    "acknowledged": {"tr": "Bildirildi", "en": "Acknowledged"},
+    "assigned": {"tr": "Atandı", "en": "Assigned"},
+    "investigating": {"tr": "İnceleniyor", "en": "Investigating"},
+    "waiting_on_complainant": {"tr": "Başvurandan bekleniyor", "en": "Waiting on complainant"},
+    "reopened": {"tr": "Yeniden açıldı", "en": "Reopened"},
+    "resolved": {"tr": "Karara bağlandı", "en": "Resolved"},
+    "closed": {"tr": "Kapandı", "en": "Closed"},
+    "merged": {"tr": "Birleştirildi", "en": "Merged"},
+    "not_a_complaint": {"tr": "Şikâyet değil", "en": "Not a complaint"},
 }
 
 

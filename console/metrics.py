@@ -41,7 +41,7 @@ from starlette.routing import Route
 from console.health import Bounded, describe
 from intake.runtime import Runtime
 from intake.states import OPEN, RawState
-from outbound.jobs import ACK_QUEUE
+from outbound.broker import queue_depths
 from store.models import (
     ClockRow,
     ComplaintRow,
@@ -218,14 +218,7 @@ def queue_families(runtime: Runtime) -> list[Metric]:
     as `intake status` counts them; raises when Redis does not answer."""
     broker = runtime.broker
     assert isinstance(broker, RedisBroker)
-    queues = [unit.queue for unit in runtime.settings.unit] + [ACK_QUEUE]
-    pipe = broker.client.pipeline(transaction=False)
-    for name in queues:
-        prefix = f"{broker.namespace}:{name}"
-        pipe.hlen(f"{prefix}.msgs")
-        pipe.hlen(f"{prefix}.DQ.msgs")
-        pipe.zcard(f"{prefix}.XQ")
-    values = pipe.execute()
+    depths = queue_depths(broker, runtime.settings)
     gauges = [
         GaugeMetricFamily(
             "intake_queue_depth", "Messages waiting on each queue.", labels=["queue"]
@@ -237,9 +230,9 @@ def queue_families(runtime: Runtime) -> list[Metric]:
             "intake_queue_dead", "Messages in the broker's dead-letter queue.", labels=["queue"]
         ),
     ]
-    for i, name in enumerate(queues):
-        for j, gauge in enumerate(gauges):
-            gauge.add_metric([name], values[3 * i + j])
+    for name, depth in depths.items():
+        for gauge, part in zip(gauges, ("waiting", "delayed", "dead")):
+            gauge.add_metric([name], depth[part])
     return [*gauges]
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from intake.runtime import Runtime
 from intake.schema import RawMessage
 from intake.states import ComplaintStatus, JobState, RawState
 from normalize.channels import normalize_raw
+from outbound.broker import queue_depths as broker_depths
 from outbound.jobs import ACK_QUEUE
 from store.models import (
     AttachmentRow,
@@ -48,23 +50,13 @@ SHOWN_STATES = [  # the open ones, in the order of the lifecycle, and those awai
 
 
 def queue_depths(runtime: Runtime) -> dict[str, dict[str, int]] | None:
-    """Per queue: messages waiting, delayed for a retry, and dead in the broker's own
-    dead-letter set (None when the broker cannot be reached)."""
-    client = getattr(runtime.broker, "client", None)
-    namespace = getattr(runtime.broker, "namespace", "dramatiq")
-    if client is None:
+    """Per queue: waiting, delayed and dead messages (None when the broker cannot be
+    reached: the page says so)."""
+    if not isinstance(runtime.broker, RedisBroker):
         return None
-    queues = [unit.queue for unit in runtime.settings.unit] + [ACK_QUEUE]
     try:
-        return {
-            name: {
-                "waiting": int(client.hlen(f"{namespace}:{name}.msgs")),
-                "delayed": int(client.hlen(f"{namespace}:{name}.DQ.msgs")),
-                "dead": int(client.zcard(f"{namespace}:{name}.XQ")),
-            }
-            for name in queues
-        }
-    except Exception:  # the broker is down: the page says so
+        return broker_depths(runtime.broker, runtime.settings)
+    except Exception:
         return None
 
 

@@ -92,6 +92,32 @@ def configure(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Broker:
     return broker
 
 
+def queues_of(settings: Settings) -> list[str]:
+    """Every queue the desk uses: one per unit, and `ack`."""
+    return [unit.queue for unit in settings.unit] + [ACK_QUEUE]
+
+
+def queue_depths(broker: RedisBroker, settings: Settings) -> dict[str, dict[str, int]]:
+    """Per queue: messages waiting, delayed for a retry, and dead in the broker's own
+    dead-letter set (Dramatiq's Redis keys), in one round trip; raises when Redis is down."""
+    queues = queues_of(settings)
+    pipe = broker.client.pipeline(transaction=False)
+    for name in queues:
+        prefix = f"{broker.namespace}:{name}"
+        pipe.hlen(f"{prefix}.msgs")
+        pipe.hlen(f"{prefix}.DQ.msgs")
+        pipe.zcard(f"{prefix}.XQ")
+    values = pipe.execute()
+    return {
+        name: {
+            "waiting": int(values[3 * i]),
+            "delayed": int(values[3 * i + 1]),
+            "dead": int(values[3 * i + 2]),
+        }
+        for i, name in enumerate(queues)
+    }
+
+
 class UnitActor(dramatiq.Actor):
     """An actor whose messages go to the queue of the complaint's unit, made by `jobs.Work`:
     a plain `send` would put them on a queue no unit reads, so it is refused."""

@@ -19,7 +19,7 @@ from intake import clock
 from intake.cli.wiring import broker_url
 from intake.runtime import Runtime
 from intake.states import RawState
-from outbound.jobs import ACK_QUEUE
+from outbound.broker import queue_depths as broker_depths
 from store.models import (
     ClockRow,
     ComplaintRow,
@@ -147,17 +147,8 @@ def queue_depths(runtime: Runtime) -> dict[str, dict[str, int]] | str:
     broker = runtime.broker
     if not isinstance(broker, RedisBroker):
         return "broker not connected"
-    queues = [unit.queue for unit in runtime.settings.unit] + [ACK_QUEUE]
-    prefix, client = broker.namespace, broker.client
     try:
-        return {
-            name: {
-                "waiting": client.hlen(f"{prefix}:{name}.msgs"),
-                "delayed": client.hlen(f"{prefix}:{name}.DQ.msgs"),
-                "dead": client.zcard(f"{prefix}:{name}.XQ"),
-            }
-            for name in queues
-        }
+        return broker_depths(broker, runtime.settings)
     except Exception as exc:  # redis down: say so, show the rest
         return f"broker unreachable: {exc}"
 

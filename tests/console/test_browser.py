@@ -19,26 +19,17 @@ import pytest
 from sqlalchemy import func, select
 
 from console import auth, pages
-from ingest import pipeline
-from ingest.channels.email.raw import raw_from_bytes
 from ingest.webhooks import HttpServer, make_app
 from outbound.broker import make_broker
 from store.models import ComplaintRow
 from tests.conftest import DATA, free_port, make_settings, missing
+from tests.console.test_pages import MAILS, PASSWORD, arrive
 from tests.mails import mail
 from tests.system.test_spine import run_workers_until_idle
 
 pytestmark = pytest.mark.system
 
 CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "doğru-parola-123"
-MAILS = {
-    "plain_tr.eml": None,
-    "html_only.eml": None,
-    "legacy_1254.eml": None,
-    "with_attachment.eml": None,
-    "ssl_problem.eml": "ssl",
-}
 
 
 @pytest.fixture
@@ -81,13 +72,6 @@ def desk(tmp_path: Path, store_url: str, redis_url: str, smtp, make_runtime):
         server.stop()
         server.join(10)
         broker.close()
-
-
-def arrive(rt, payload: bytes, mailbox: str | None = None):
-    channel = rt.settings.mailbox_named(mailbox).channel if mailbox else "email"
-    return pipeline.ingest(
-        rt, [raw_from_bytes(payload, channel=channel, mailbox=mailbox)]
-    ).outcomes()[0]
 
 
 def test_an_operator_logs_in_reads_the_overview_and_corrects_a_product(desk, browser, tmp_path):
