@@ -105,6 +105,7 @@ class Feed:
         self._wait, self.rng = wait, rng or random.Random()
         self.failures = 0
         self.outage_since: float | None = None
+        self.stopped_by: ConfigError | None = None  # a missing setting ended the loop
 
     # --- what a channel fills in ---------------------------------------------------------------
 
@@ -157,6 +158,7 @@ class Feed:
                     self.log.error(
                         "%s: stopped: %s (set it and restart intake)", self.ident.name, exc
                     )
+                    self.stopped_by = exc
                     break
                 except Exception as exc:
                     self.wait(stop, self.delay_after(exc))

@@ -166,11 +166,14 @@ def poll_all(settings: Settings) -> int:
     feeds = [f for spec in channels.load() if spec.feeds for f in spec.feeds(rt)]
     threads = feed.start(feeds, stop)
     log.info("polling %s feeds: %s", len(feeds), ", ".join(f.ident.name for f in feeds) or "none")
-    stop.wait()
+    while not stop.wait(1.0):
+        if threads and not any(thread.is_alive() for thread in threads):
+            break  # every feed stopped on a missing setting: say so to systemd
+    stop.set()
     for thread in threads:
         thread.join(30)
     rt.close()
-    return 0
+    return EX_CONFIG if any(f.stopped_by for f in feeds) else 0
 
 
 def http(args: argparse.Namespace, settings: Settings) -> int:

@@ -87,8 +87,9 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
             stop = threading.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: stop.set())
-            SchedulerFeed(rt).run_forever(stop)
-            return 0
+            loop = SchedulerFeed(rt)
+            loop.run_forever(stop)
+            return 78 if loop.stopped_by else 0  # EX_CONFIG: systemd does not restart it
         for item, result in run_pass(rt, at or clock.now()):
             print(f"{item.describe()}: {result}")
         return 0

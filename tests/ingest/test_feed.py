@@ -140,6 +140,7 @@ def test_a_missing_setting_ends_the_loop_and_is_shown(runtime, caplog):
     feed = Scripted(runtime, [ConfigError("telegram.token_env: TEST_TG is not set")], stop_after=5)
     feed.run_forever(feed.stop)  # returns on its own: nothing can change until a restart
     assert feed.cycles == 1 and feed.waits == []
+    assert isinstance(feed.stopped_by, ConfigError)  # its daemon exits 78 (EX_CONFIG)
     assert "TEST_TG is not set" in health(runtime).last_error
     assert any("stopped" in r.getMessage() for r in caplog.records)
 
