@@ -9,6 +9,7 @@ not sent for now (claim released; the queue retries a temporary fault, see `brok
 from __future__ import annotations
 
 import dataclasses
+import email.errors
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ class Suppressed(PermanentError):
     """Not sent on purpose (e.g. the daily cap of automatic mails to one address)."""
 
 
+# What composing a mail raises for data it cannot carry (a header with a control
+# character, a name no charset encodes): recorded failed at once, never retried.
+UNCOMPOSABLE = (ValueError, UnicodeError, email.errors.MessageError)
+
+
 class Unreachable(PermanentError):
     """No way to reach the person on their channel (a phone entry without an address)."""
 
@@ -81,6 +87,8 @@ def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
             out = BUILDERS[job](session, runtime, target_id)
         except PermanentError as exc:
             problem = exc
+        except UNCOMPOSABLE as exc:  # the same data fails the same way on every retry
+            problem = PermanentError(f"the {job} could not be composed: {exc!r}"[:1000])
     if problem is not None:
         _finish(runtime, job, target_id, None, problem)
         if isinstance(problem, (Suppressed, Unreachable)):

@@ -1,7 +1,9 @@
 """Sending through the organisation's SMTP relay, with errors named by what to do next.
 
 A 4xx reply, a refused connection or a timeout is temporary (the queue retries with backoff);
-a 5xx reply for the recipient or the message is permanent (recorded on the complaint). With
+a 5xx reply for the recipient or the message is permanent (recorded on the complaint), and so
+is a mail the relay cannot carry at all (an international address without SMTPUTF8).
+smtplib asks for SMTPUTF8 by itself when an address needs it and the relay offers it. With
 no relay configured (`[smtp] host = ""`), mails are written to an outbox folder instead.
 """
 
@@ -28,6 +30,10 @@ def send(config: SmtpSettings, message: EmailMessage, recipients: list[str]) -> 
             refused = client.send_message(message, to_addrs=recipients)
     except smtplib.SMTPRecipientsRefused as exc:
         raise _classify(exc.recipients) from exc
+    except (smtplib.SMTPNotSupportedError, UnicodeError) as exc:  # retrying changes nothing
+        raise PermanentError(
+            f"the relay cannot carry this mail (an international address needs SMTPUTF8): {exc}"
+        ) from exc
     except smtplib.SMTPResponseException as exc:
         cls = PermanentError if 500 <= exc.smtp_code < 600 else TemporaryError
         raise cls(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}") from exc

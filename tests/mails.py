@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -16,9 +17,11 @@ def mail(
     reply_to: str | None = None,
     authentication_results: tuple[str, ...] = (),
     when: datetime | None = None,
+    utf8: bool = False,
 ) -> bytes:
     """An RFC 5322 mail to the desk from `sender`; `in_reply_to` threads it (In-Reply-To
-    and References), `authentication_results` are stamped on top as an MX would."""
+    and References), `authentication_results` are stamped on top as an MX would; `utf8`
+    writes the headers as UTF-8 (RFC 6532, as an international address arrives)."""
     msg = EmailMessage()
     for value in authentication_results:
         msg["Authentication-Results"] = value
@@ -34,7 +37,7 @@ def mail(
         msg["In-Reply-To"] = in_reply_to
         msg["References"] = in_reply_to
     msg.set_content(body)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=policy.SMTPUTF8) if utf8 else msg.as_bytes()
 
 
 def text_of(message: EmailMessage) -> str:
