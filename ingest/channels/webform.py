@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -49,21 +49,37 @@ MAX_KEY_LENGTH = 200
 
 
 class BodyTooLarge(Exception):
-    """The request body is over the limit (answered 413, nothing read beyond it)."""
+    """The request body is over the limit (answered 413; the rest is read and dropped, up to
+    `DRAIN_BYTES`, so that the sender can read the answer instead of a reset connection)."""
+
+
+DRAIN_BYTES = 64 * 2**20  # beyond this a sender is cut off: it is not a mistake any more
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused by its Content-Length and again by counting while it streams."""
+    """The raw body, refused by its Content-Length and again by counting while it streams;
+    nothing over `limit` is kept."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    if declared.isdigit() and int(declared) > limit:
+        await _drain(stream, DRAIN_BYTES)
+        raise BodyTooLarge
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
+            await _drain(stream, DRAIN_BYTES - size)
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _drain(stream: AsyncIterator[bytes], budget: int) -> None:
+    """Read and drop the rest of a body, up to `budget` bytes."""
+    async for chunk in stream:
+        budget -= len(chunk)
+        if budget <= 0:
+            return
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -199,7 +215,7 @@ class WebformEndpoint:
         try:
             body = await read_body(request, self.config.max_body_bytes)
         except BodyTooLarge:
-            return error(413, f"body over {self.config.max_body_bytes} bytes")
+            return error(413, f"body over {self.config.max_body_bytes} bytes", Connection="close")
         content_type = request.headers.get("content-type", "")
         if not supported(content_type):
             return error(415, f"send one of {', '.join(FORM_TYPES)}")

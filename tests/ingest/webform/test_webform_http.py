@@ -167,6 +167,27 @@ def test_oversized_body_is_413_and_nothing_is_stored(start_site):
     assert site.count(RawMessageRow) == 0
 
 
+def test_an_oversized_post_from_a_plain_client_reads_the_413_instead_of_a_reset(start_site):
+    """urllib, as a browser would, sends all 5 MB before it reads: the server reads and drops
+    the rest of the body, then answers, so the sender sees why (issue 11, defect 2)."""
+    import urllib.error
+    import urllib.request
+
+    site = start_site(max_body_bytes=1 << 20)
+    body = b"message=" + b"a" * (5 << 20)
+    request = urllib.request.Request(
+        site.url + PATH,
+        data=body,
+        headers={"Content-Type": URLENCODED, "X-Intake-Signature": sign(body)},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413
+    assert b"body over" in refused.value.read()
+    assert site.count(RawMessageRow) == 0
+
+
 def test_oversized_body_without_content_length_is_counted_while_it_streams(start_site):
     site = start_site(max_body_bytes=2048)
     chunks = [b"message=" + b"a" * 1000 for _ in range(5)]
