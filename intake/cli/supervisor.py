@@ -31,6 +31,7 @@ from outbound.broker import make_broker
 log = logging.getLogger(__name__)
 
 WORKER_STOP_SECONDS = 30
+EX_TEMPFAIL = 75  # sysexits.h: try again later
 
 
 class Supervisor:
@@ -43,6 +44,7 @@ class Supervisor:
         self.pollers: list[threading.Thread] = []
         self.http: HttpServer | None = None
         self.probes: HttpServer | None = None
+        self.exit_code = 0
         self.runtime: Runtime | None = None
 
     def run(self) -> int:
@@ -53,7 +55,7 @@ class Supervisor:
             self._watch()
         finally:
             self._shutdown()
-        return 0
+        return self.exit_code
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("signal %s: stopping", signal.Signals(signum).name)
@@ -143,6 +145,7 @@ class Supervisor:
                 and self.redis.process.poll() is not None
             ):
                 log.error("bundled Redis died; stopping (the store keeps every complaint)")
+                self.exit_code = EX_TEMPFAIL  # a failure: systemd's Restart=on-failure restarts
                 break
 
     def _shutdown(self) -> None:
@@ -172,12 +175,14 @@ class Supervisor:
 
 
 def banner(settings: Settings, broker_url: str) -> str:
+    from intake.privacy import redact_url  # passwords in the URLs stay off the terminal
+
     units = ", ".join(unit.code for unit in settings.unit)
     return "\n".join(
         [
             f"intake is running (settings: {settings.source})",
-            f"  store:  {settings.store.url}",
-            f"  broker: {broker_url}",
+            f"  store:  {redact_url(settings.store.url)}",
+            f"  broker: {redact_url(broker_url)}",
             f"  units:  {units}",
             f"  polled: {', '.join(b.name for b in settings.mailbox if b.enabled) or 'no mailbox enabled'}",
             f"  http:   {'http://' + settings.http.listen if settings.http.enabled else 'off'}",

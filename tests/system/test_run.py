@@ -184,6 +184,16 @@ def test_run_serves_the_console_its_probes_and_metrics(tmp_path):
         process.wait(60)
 
 
+def test_run_exits_with_a_failure_when_its_bundled_redis_dies(tmp_path):
+    """So that a supervisor restarts it (systemd's Restart=on-failure): the web form and the
+    webhooks must not stay down behind an exit code of 0 (issue 11, defect 8)."""
+    config = write_config(tmp_path, None)
+    process = start(config, tmp_path)
+    redis = next(p for p in family(process) if "redis-server" in " ".join(p.cmdline()))
+    redis.kill()
+    assert process.wait(60) == 75, (tmp_path / "run.log").read_text(errors="replace")
+
+
 def test_children_die_with_a_killed_supervisor(tmp_path):
     config = write_config(tmp_path, None)
     process = start(config, tmp_path)
