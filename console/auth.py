@@ -154,7 +154,9 @@ def csrf_token(request: Request) -> str:
 
 def csrf_ok(request: Request, given: Any) -> bool:
     token = request.session.get("csrf")
-    return isinstance(token, str) and isinstance(given, str) and hmac.compare_digest(token, given)
+    if not isinstance(token, str) or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(token.encode(), given.encode("utf-8", "replace"))
 
 
 # --- failed logins --------------------------------------------------------------------------

@@ -410,6 +410,12 @@ def validate(settings: Settings) -> None:
         check_rule(rule)
     if settings.smtp.security not in SECURITY:
         raise ConfigError(f"smtp.security: must be one of {SECURITY}")
+    smtp = settings.smtp
+    if smtp.security == "plain" and smtp.username and smtp.host and smtp.host not in LOOPBACK:
+        raise ConfigError(
+            'smtp.security: "plain" would send the password in clear to a remote relay; '
+            'use "starttls" or "tls" (plain with a login is allowed to loopback only)'
+        )
     owners: dict[str, str] = {}
     for unit in settings.unit:
         if unit.typical_resolution_days <= 0:

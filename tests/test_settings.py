@@ -8,7 +8,7 @@ import pytest
 
 from intake import settings as settings_module
 from intake.errors import ConfigError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_settings
 
 
 def shipped() -> dict:
@@ -137,7 +137,10 @@ def test_a_unit_that_is_not_configured_is_a_configuration_error():
 def test_missing_secrets_are_listed_by_setting_for_what_is_enabled(monkeypatch):
     data = shipped()
     data["smtp"].update(
-        host="relay.example.org", username="intake", password_env="TEST_SMTP_PASSWORD"
+        host="relay.example.org",
+        security="starttls",
+        username="intake",
+        password_env="TEST_SMTP_PASSWORD",
     )
     data["telegram"].update(
         enabled=True, mode="webhook", token_env="TEST_TG_TOKEN", webhook_secret_env="TEST_TG_SECRET"
@@ -164,3 +167,17 @@ def test_x_enabled_without_its_account_id_is_refused():
     data["twitter"].update(enabled=True, user_id="")
     with pytest.raises(ConfigError, match="twitter.user_id"):
         settings_module.from_mapping(data)
+
+
+def test_a_login_over_plain_smtp_to_a_remote_relay_is_refused(tmp_path):
+    """The password would cross the network in clear (issue 11, smaller findings)."""
+    with pytest.raises(ConfigError, match="in clear"):
+        make_settings(
+            tmp_path, smtp={"host": "relay.example.org", "security": "plain", "username": "desk"}
+        )
+    for allowed in (
+        {"host": "relay.example.org", "security": "starttls", "username": "desk"},
+        {"host": "127.0.0.1", "security": "plain", "username": "desk"},
+        {"host": "relay.example.org", "security": "plain", "username": ""},
+    ):
+        make_settings(tmp_path, smtp=allowed)

@@ -105,7 +105,8 @@ def signature_valid(header: str, body: bytes, key: str | None) -> bool:
     if not key or not header.startswith(SIGNATURE_PREFIX):
         return False
     expected = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header[len(SIGNATURE_PREFIX) :].strip().lower(), expected)
+    given = header[len(SIGNATURE_PREFIX) :].strip().lower()
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
 def token_status(form: Form, config: WebformSettings) -> int | None:

@@ -364,3 +364,11 @@ def test_search_pages_through_many_results(console):
     assert second.count('href="/complaints/CMP-') == 5
     by_person = client.get("/complaints", params={"complainant": "kisi7@"}).text
     assert re.search(r'id="total">1 ', by_person)
+
+
+def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_crash(console):
+    rt, client = console
+    ref = arrive(rt, (DATA / "system" / "plain_tr.eml").read_bytes()).reference
+    log_in(client)
+    answer = client.post(f"/complaints/{ref}/act", data={"action": "note", "csrf": "şğü"})
+    assert answer.status_code == 403

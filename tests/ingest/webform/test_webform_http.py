@@ -167,6 +167,20 @@ def test_oversized_body_is_413_and_nothing_is_stored(start_site):
     assert site.count(RawMessageRow) == 0
 
 
+def test_a_signature_with_non_ascii_characters_is_403_not_a_crash(site):
+    body = json.dumps(GOOD).encode()
+    response = site.http.post(
+        PATH,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Intake-Signature": ("sha256=" + "ş" * 32).encode(),  # raw UTF-8 bytes
+        },
+    )
+    assert response.status_code == 403
+    assert site.count(RawMessageRow) == 0
+
+
 def test_an_oversized_post_from_a_plain_client_reads_the_413_instead_of_a_reset(start_site):
     """urllib, as a browser would, sends all 5 MB before it reads: the server reads and drops
     the rest of the body, then answers, so the sender sees why (issue 11, defect 2)."""
