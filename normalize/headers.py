@@ -4,6 +4,10 @@ Values are read raw from the compat32 parser (8-bit bytes surrogate-escaped), un
 (RFC 5322 §2.2.3), decoded from raw UTF-8 (RFC 6532) or a legacy charset via `charset`, and
 from encoded-words (RFC 2047), joining adjacent words of one charset so that a character split
 across two words survives. Message-IDs, dates and addresses are parsed leniently.
+
+A value is cut to `MAX_HEADER_CHARS` of raw text before any of that (a Subject or From is one
+line; megabytes of encoded-words are an attack on the CPU), and decoding is linear in what
+is left.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ ENCODED_WORD = re.compile(r"=\?([^?\s]{1,60})\?([bBqQ])\?([^?\s]*)\?=")
 FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 SPACES = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 MSG_ID = re.compile(r"<([^<>\s]+)>")
+MAX_HEADER_CHARS = 16 * 1024  # raw text decoded of one Subject, From or filename
+MAX_WORD_CHARS = 75  # RFC 2047 §2: an encoded-word is at most 75 characters
 
 
 def index_headers(msg: Message) -> HeaderMap:
@@ -67,12 +73,13 @@ def join_words(words: list[tuple[str, bytes]]) -> str:
     out: list[str] = []
     i = 0
     while i < len(words):
-        charset, data = words[i]
+        charset = words[i][0]
+        chunks = [words[i][1]]
         i += 1
         while i < len(words) and words[i][0].lower() == charset.lower():
-            data += words[i][1]
+            chunks.append(words[i][1])
             i += 1
-        out.append(decode_text(data, charset)[0])
+        out.append(decode_text(b"".join(chunks), charset)[0])
     return "".join(out)
 
 
@@ -101,11 +108,34 @@ def one_line(text: str) -> str:
     return unicodedata.normalize("NFC", SPACES.sub(" ", text).strip())
 
 
+def cap_raw(value: str, limit: int = MAX_HEADER_CHARS) -> tuple[str, bool]:
+    """At most `limit` characters of a raw value, cut at whitespace when one is near the end
+    so that no encoded-word is split; True when something was cut."""
+    if len(value) <= limit:
+        return value, False
+    cut = value[:limit]
+    space = max(cut.rfind(" "), cut.rfind("\t"), cut.rfind("\n"))
+    return (cut[:space] if space >= limit - 2 * MAX_WORD_CHARS else cut), True
+
+
+def decode_capped_header(value: str | None, name: str) -> tuple[str, tuple[str, ...]]:
+    """`decode_header`, and a note naming the field when its raw value was cut."""
+    if not value:
+        return "", ()
+    text, cut = cap_raw(value)
+    note = (f"{name} cut to {MAX_HEADER_CHARS} characters before decoding",) if cut else ()
+    return decode_header(text), note
+
+
+def decode_value(value: str) -> str:
+    """A header value (or parameter) decoded, of at most `MAX_HEADER_CHARS` raw characters,
+    its control characters left for the caller (a filename drops them, `one_line` spaces)."""
+    return decode_encoded_words(to_text(FOLD.sub("", cap_raw(value)[0])))
+
+
 def decode_header(value: str | None) -> str:
     """A header value as one decoded line of NFC text ('' for None)."""
-    if not value:
-        return ""
-    return one_line(decode_encoded_words(to_text(FOLD.sub("", value))))
+    return one_line(decode_value(value)) if value else ""
 
 
 def parse_ids(value: str | None) -> tuple[str, ...]:
@@ -144,7 +174,7 @@ def parse_address(value: str | None) -> tuple[str | None, str | None]:
     """(display name, address) of the first mailbox in an address header, decoded, NFC."""
     if not value:
         return None, None
-    text = to_text(FOLD.sub("", value))
+    text = to_text(FOLD.sub("", cap_raw(value)[0]))
     try:
         pairs = getaddresses([text])
     except (TypeError, ValueError, IndexError):

@@ -18,13 +18,14 @@ from email.policy import compat32
 
 from intake import clock
 from intake.schema import Attachment, Complaint
+from normalize.attachments import clean_attachment
 from normalize.authresults import sender_authenticated
 from normalize.autoreply import detect_auto_reason
 from normalize.body import assemble_body
 from normalize.complainant import build_complainant
 from normalize.headers import (
     HeaderMap,
-    decode_header,
+    decode_capped_header,
     first,
     index_headers,
     parse_date,
@@ -70,23 +71,29 @@ def refusal_reason(size: int, count: int, total: int, limits: EmailLimits) -> st
 
 def admit_attachments(
     raws: list[RawAttachment], limits: EmailLimits
-) -> tuple[tuple[Attachment, ...], dict[str, bytes], tuple[RefusedAttachment, ...]]:
-    """Attachments within the limits (with their bytes by SHA-256) and the refused ones."""
+) -> tuple[
+    tuple[Attachment, ...], dict[str, bytes], tuple[RefusedAttachment, ...], tuple[str, ...]
+]:
+    """Attachments within the limits (with their bytes by SHA-256), the refused ones, and the
+    notes of names and types cleaned (`attachments.clean_attachment`)."""
     accepted: list[Attachment] = []
     blobs: dict[str, bytes] = {}
     refused: list[RefusedAttachment] = []
+    notes: list[str] = []
     total = 0
     for raw in raws:
+        filename, content_type, cleaned = clean_attachment(raw.filename, raw.content_type)
+        notes += cleaned
         size = len(raw.data)
         reason = refusal_reason(size, len(accepted), total, limits)
         if reason:
-            refused.append(RefusedAttachment(raw.filename, raw.content_type, size, reason))
+            refused.append(RefusedAttachment(filename, content_type, size, reason))
             continue
         digest = hashlib.sha256(raw.data).hexdigest()
-        accepted.append(Attachment(raw.filename, raw.content_type, size, digest))
+        accepted.append(Attachment(filename, content_type, size, digest))
         blobs[digest] = raw.data
         total += size
-    return tuple(accepted), blobs, tuple(refused)
+    return tuple(accepted), blobs, tuple(refused), tuple(dict.fromkeys(notes))
 
 
 @dataclass(frozen=True)
@@ -124,11 +131,12 @@ def normalize_email(
     Authentication-Results vouch for the From (DMARC or DKIM pass); else it is None."""
     msg, parse_notes = parse_message(check_email(payload))
     headers, content_type = index_headers(msg), msg.get_content_type()
-    subject, subject_notes = repair_mojibake(decode_header(first(headers, "subject")))
+    raw_subject, cut_notes = decode_capped_header(first(headers, "subject"), "subject")
+    subject, subject_notes = repair_mojibake(raw_subject)
     thread = read_thread(headers)
     parts = collect_parts(msg, limits.max_body_chars)
     body = assemble_body(parts.segments, subject, limits.max_body_chars)
-    attachments, blobs, refused = admit_attachments(parts.attachments, limits)
+    attachments, blobs, refused, attachment_notes = admit_attachments(parts.attachments, limits)
     reason = detect_auto_reason(headers, content_type, subject, thread.message_id, reference_prefix)
     complaint = Complaint(
         channel=channel,
@@ -144,7 +152,11 @@ def normalize_email(
         ),
         auto_submitted=reason is not None,
     )
-    notes = tuple(dict.fromkeys((*parse_notes, *parts.notes, *subject_notes, *body.notes)))
+    notes = tuple(
+        dict.fromkeys(
+            (*parse_notes, *parts.notes, *cut_notes, *subject_notes, *body.notes, *attachment_notes)
+        )
+    )
     return Normalized(
         complaint, blobs, thread.message_id, thread.in_reply_to, thread.references, thread.date,
         reason, refused, notes,

@@ -14,7 +14,7 @@ from email.message import Message
 
 from normalize.charset import decode_text
 from normalize.flowed import unflow
-from normalize.headers import decode_header, first, index_headers, to_text
+from normalize.headers import decode_header, decode_value, first, index_headers, to_text
 
 MAX_DEPTH = 25  # deeper nesting is hostile or broken; its parts are skipped
 FORWARDED_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
@@ -74,12 +74,13 @@ def raw_filename(part: Message) -> str | None:
         if name.lower() in ("content-disposition", "content-type") and not value.isascii():
             match = RAW_NAME_PARAM.search(to_text(value))
             if match:
-                return decode_header(match.group(1).strip('"')) or None
+                return decode_value(match.group(1).strip('"')).strip() or None
     return None
 
 
 def part_filename(part: Message) -> str | None:
-    """The filename, decoded from RFC 2231 (by the stdlib) and RFC 2047 (by `headers`)."""
+    """The filename, decoded from RFC 2231 (by the stdlib) and RFC 2047 (by `headers`); made
+    safe by `attachments.clean_filename` when the attachment is admitted."""
     found = raw_filename(part)
     if found:
         return found
@@ -91,7 +92,7 @@ def part_filename(part: Message) -> str | None:
         name = name[2]
     if not name:
         return None
-    return decode_header(str(name)) or None
+    return decode_value(str(name)).strip() or None
 
 
 def part_text(part: Message, max_chars: int) -> tuple[str, str | None]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from intake.errors import PermanentError
 from intake.schema import Attachment, Complainant, Complaint
+from normalize.attachments import clean_attachment
 from normalize.body import CONTROL_CHARS, bound_text
 from normalize.language import detect_language
 from normalize.records import Normalized, RefusedAttachment
@@ -46,7 +47,7 @@ def normalize_telegram(
     chat_id, message_id = message_key(message)
     text = CONTROL_CHARS.sub("", unicodedata.normalize("NFC", message_text(message)))
     body, notes = bound_text(text.strip(), max_body_chars)
-    attachments, blobs, refused = attachments_of(envelope["files"])
+    attachments, blobs, refused, attachment_notes = attachments_of(envelope["files"])
     command = bot_command(message)
     complaint = Complaint(
         channel=CHANNEL,
@@ -68,7 +69,7 @@ def normalize_telegram(
         date=None,
         auto_reason=f"bot command /{command}" if command else None,
         refused_attachments=refused,
-        notes=notes,
+        notes=notes + attachment_notes,
         thread_key=thread_key_of(message),
         replaces=f"{chat_id}:{message_id}" if kind == "edited_message" else None,
     )
@@ -192,17 +193,24 @@ def bot_command(message: Mapping[str, Any]) -> str | None:
 
 def attachments_of(
     files: list[Any],
-) -> tuple[tuple[Attachment, ...], dict[str, bytes], tuple[RefusedAttachment, ...]]:
-    """The downloaded files as attachments (bytes by SHA-256), and the ones left out."""
+) -> tuple[
+    tuple[Attachment, ...], dict[str, bytes], tuple[RefusedAttachment, ...], tuple[str, ...]
+]:
+    """The downloaded files as attachments (bytes by SHA-256), the ones left out, and the
+    notes of names and types cleaned (`attachments.clean_attachment`)."""
     attachments, blobs, refused = [], {}, []
+    notes: list[str] = []
     for item in files:
         if not isinstance(item, dict):
             raise MalformedUpdate("a file entry is not an object")
-        content_type = item.get("mime_type") or "application/octet-stream"
+        filename, content_type, cleaned = clean_attachment(
+            item.get("file_name"), item.get("mime_type")
+        )
+        notes += cleaned
         if item.get("refused"):
             refused.append(
                 RefusedAttachment(
-                    item.get("file_name"),
+                    filename,
                     content_type,
                     int(item.get("file_size") or 0),
                     item["refused"],
@@ -212,8 +220,8 @@ def attachments_of(
         data = _decode(item.get("content_b64"))
         digest = hashlib.sha256(data).hexdigest()
         blobs[digest] = data
-        attachments.append(Attachment(item.get("file_name"), content_type, len(data), digest))
-    return tuple(attachments), blobs, tuple(refused)
+        attachments.append(Attachment(filename, content_type, len(data), digest))
+    return tuple(attachments), blobs, tuple(refused), tuple(dict.fromkeys(notes))
 
 
 def _decode(value: Any) -> bytes:

@@ -254,8 +254,8 @@ def normalize_webform(
         text_field="message",
         max_body_chars=limits.max_body_chars,
     )
-    attachments, blobs, refused = (
-        ((), {}, ()) if honeypot else admit_attachments(list(form.files), limits)
+    attachments, blobs, refused, attachment_notes = (
+        ((), {}, (), ()) if honeypot else admit_attachments(list(form.files), limits)
     )
     return Normalized(
         complaint=dataclasses.replace(complaint, attachments=attachments, auto_submitted=honeypot),
@@ -266,5 +266,5 @@ def normalize_webform(
         date=None,
         auto_reason="honeypot filled" if honeypot else None,
         refused_attachments=refused,
-        notes=notes,
+        notes=notes + attachment_notes,
     )
