@@ -169,6 +169,7 @@ def test_run_refuses_to_start_without_the_secrets_it_needs(tmp_path):
             'password_env = "INTAKE_SMTP_PASSWORD"', 'password_env = "TEST_UNSET_SMTP_PASSWORD"'
         )
         .replace('host = ""\nport = 25', 'host = "relay.example.org"\nport = 25')
+        .replace('security = "plain"\n# Login', 'security = "starttls"\n# Login')
         .replace('username = ""', 'username = "intake"')
     )
     config.write_text(text, encoding="utf-8")
