@@ -69,6 +69,10 @@ class HttpServer(threading.Thread):
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=10,
+            # uvicorn believes X-Forwarded-For from loopback by default: only from the
+            # proxies the settings name, so a client cannot choose its own address.
+            proxy_headers=bool(runtime.settings.http.trusted_proxies),
+            forwarded_allow_ips=list(runtime.settings.http.trusted_proxies) or None,
         )
         self.server = uvicorn.Server(config)
 

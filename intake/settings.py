@@ -79,6 +79,9 @@ class ReferenceSettings:
 class HttpSettings:
     listen: str = "127.0.0.1:8080"
     enabled: bool = True  # `intake run` serves the web form, the API and the webhooks
+    # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; from any
+    # other peer those headers are ignored (else anyone could pick the address a limit counts).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

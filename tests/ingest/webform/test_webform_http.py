@@ -318,6 +318,30 @@ def test_the_submission_after_the_limit_gets_429_with_retry_after(start_site):
     assert keys, "counted in Redis, shared by every process"
 
 
+def test_a_forged_x_forwarded_for_does_not_get_past_the_rate_limit(start_site):
+    """The limit counts the peer's own address unless it is a proxy the settings name
+    (issue 11, defect 9): a made-up X-Forwarded-For per request changes nothing."""
+    from tests.ingest.webform.site import away_from_minute_edge
+
+    site = start_site(rate_limit_per_minute=3)
+    away_from_minute_edge()
+    answers = []
+    for n in range(4):
+        body = json.dumps(dict(GOOD, message=f"Şikâyet {n}")).encode()
+        answers.append(
+            site.http.post(
+                PATH,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Intake-Signature": sign(body),
+                    "X-Forwarded-For": f"203.0.113.{n + 1}",
+                },
+            )
+        )
+    assert [a.status_code for a in answers] == [202, 202, 202, 429]
+
+
 def test_personal_data_is_not_logged(site, caplog):
     caplog.set_level(logging.DEBUG)
     post_json(site, GOOD, **{"Idempotency-Key": "mehmet.kaya@example.com"})
