@@ -32,9 +32,15 @@ def parse_entry(payload: bytes) -> dict[str, str]:
     return parse_json(payload).fields
 
 
+OLDEST_YEAR = 2000  # nothing the desk takes in was received before; year 1 would overflow
+
+
 def parse_received_at(value: str, tz: str) -> datetime:
-    """ISO 8601; a time without a zone is the desk's local time (`tz`). ValueError if bad."""
+    """ISO 8601; a time without a zone is the desk's local time (`tz`). ValueError if bad,
+    or before `OLDEST_YEAR` (a complaint is numbered in the year it was received)."""
     moment = datetime.fromisoformat(value.strip())
+    if moment.year < OLDEST_YEAR:
+        raise ValueError(f"received before {OLDEST_YEAR}: {value.strip()}")
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))
 
 
@@ -52,9 +58,11 @@ def entry_errors(values: dict[str, str]) -> dict[str, str]:
     received_at = values.get("received_at", "").strip()
     if received_at:
         try:
-            datetime.fromisoformat(received_at)
+            parse_received_at(received_at, "UTC")
         except ValueError:
-            errors["received_at"] = "an ISO 8601 time, e.g. 2026-03-02T10:15:00+03:00"
+            errors["received_at"] = (
+                f"an ISO 8601 time from {OLDEST_YEAR} on, e.g. 2026-03-02T10:15:00+03:00"
+            )
     return errors
 
 

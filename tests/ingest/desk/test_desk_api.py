@@ -125,6 +125,8 @@ def test_phone_entry_sent_twice_with_its_idempotency_key_is_one_complaint(site):
         ({"channel": "cimer"}, "petition_number"),
         ({"received_at": "dün öğleden sonra"}, "received_at"),
         ({"received_at": (TEST_NOW + timedelta(days=1)).isoformat()}, "received_at"),
+        ({"received_at": "0001-01-01T00:00:00+03:00"}, "received_at"),  # was a 500
+        ({"received_at": "1900-03-02T10:15:00+03:00"}, "received_at"),  # was CMP-1900-…
     ],
 )
 def test_invalid_entries_are_422_with_the_field_errors(site, change, field):
