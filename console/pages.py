@@ -34,10 +34,8 @@ from intake.lifecycle import Actor
 from intake.runtime import Runtime
 from intake.schema import CHANNELS, PRODUCT_NAMES, PRODUCTS
 from intake.states import JobState
-from normalize.commands import parse_unit_mail
 from outbound import jobs
 from outbound.jobs import Job
-from routing.clocks import calendar_of
 from store import repo
 from store.models import AttachmentRow, ComplaintRow, DeadLetterRow, NoticeRow, RawMessageRow
 
@@ -282,7 +280,7 @@ async def act(request: Request) -> Response:
                 f"operator:{user}",
                 source=f"console:{uuid.uuid4().hex}",
             )
-            _take(operator, action, form, runtime)
+            _take(operator, action, form)
             work = list(operator.work)
     except Refused as exc:
         return RedirectResponse(
@@ -292,29 +290,13 @@ async def act(request: Request) -> Response:
     return RedirectResponse(f"/complaints/{reference}?done={action}", status_code=303)
 
 
-def _take(operator: Act, action: str, form: Any, runtime: Runtime) -> None:
-    text = str(form.get("text", "")).strip()
+def _take(operator: Act, action: str, form: Any) -> None:
     if action == "correct":
         actions.correct(operator, str(form.get("product", "")), str(form.get("unit", "")))
-        return
-    commands = {
-        "merge": "merge",
-        "eta": "eta",
-        "reply": "reply",
-        "resolve": "resolved",
-        "note": "note",
-    }
-    if action not in commands:
+    elif action in ("merge", "eta", "reply", "resolve", "note"):
+        inbound.apply_typed(operator, action, str(form.get("text", "")).strip())
+    else:
         raise Refused(f"unknown action {action!r}")
-    parsed = parse_unit_mail(
-        f"#{commands[action]} {text}",
-        prefix=runtime.settings.reference.prefix,
-        timezone=runtime.settings.clock.timezone,
-        closes=calendar_of(runtime.settings.clock).closes,
-    )
-    if parsed.problems or not parsed.commands:
-        raise Refused(parsed.problems[0].reason if parsed.problems else "nothing to do")
-    inbound.apply(operator, parsed.commands[0])
 
 
 @login_required

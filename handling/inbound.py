@@ -86,6 +86,33 @@ def apply(act: Act, command: Command) -> None:
     verb(act, argument)
 
 
+# The mail commands by the names an operator types (`resolve` reads better than `resolved`).
+TYPED = {
+    "eta": "eta",
+    "status": "status",
+    "reply": "reply",
+    "resolve": "resolved",
+    "reassign": "reassign",
+    "merge": "merge",
+    "note": "note",
+}
+
+
+def apply_typed(act: Act, action: str, words: str) -> None:
+    """An operator's command (`intake ticket`, the console), read with the units' syntax."""
+    settings = act.settings
+    parsed = parse_unit_mail(
+        f"#{TYPED[action]} {words}",
+        prefix=settings.reference.prefix,
+        timezone=settings.clock.timezone,
+        closes=calendar_of(settings.clock).closes,
+    )
+    if parsed.problems or not parsed.commands:
+        reason = parsed.problems[0].reason if parsed.problems else "nothing to do"
+        raise Refused(f"{action} {words!r}: {reason}")
+    apply(act, parsed.commands[0])
+
+
 def complainant_message(
     session: Session, settings: Settings, complaint: ComplaintRow, raw_id: int, body: str
 ) -> tuple[bool, list[Work]]:

@@ -25,23 +25,11 @@ from intake import clock
 from intake.cli.wiring import connect_broker, open_runtime
 from intake.lifecycle import Actor
 from intake.settings import Settings
-from normalize.commands import parse_unit_mail
 from outbound import jobs
-from routing.clocks import calendar_of
 from store.models import ComplaintRow, EventRow, NoticeRow
 
-# The mail commands by their command-line names (`resolve` reads better typed than `resolved`).
-MAIL_COMMANDS = {
-    "eta": "eta",
-    "status": "status",
-    "reply": "reply",
-    "resolve": "resolved",
-    "reassign": "reassign",
-    "merge": "merge",
-    "note": "note",
-}
 ANSWERS = ("accept", "reject", "close", "rate")
-ACTIONS = (*MAIL_COMMANDS, *ANSWERS, "show")
+ACTIONS = (*inbound.TYPED, *ANSWERS, "show")
 
 
 def add_parsers(sub: Any) -> None:
@@ -90,17 +78,8 @@ def ticket(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _act(act: Act, action: str, words: str, settings: Settings) -> None:
-    if action in MAIL_COMMANDS:
-        parsed = parse_unit_mail(
-            f"#{MAIL_COMMANDS[action]} {words}",
-            prefix=settings.reference.prefix,
-            timezone=settings.clock.timezone,
-            closes=calendar_of(settings.clock).closes,
-        )
-        if parsed.problems or not parsed.commands:
-            reason = parsed.problems[0].reason if parsed.problems else "nothing to do"
-            raise Refused(f"{action} {words!r}: {reason}")
-        inbound.apply(act, parsed.commands[0])
+    if action in inbound.TYPED:
+        inbound.apply_typed(act, action, words)
     elif action == "accept":
         actions.accept(act)
     elif action == "reject":

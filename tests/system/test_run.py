@@ -36,6 +36,17 @@ def write_config(tmp_path: Path, smtp_port: int | None) -> Path:
     return path
 
 
+def inject(config: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`intake inject ARGS…` beside a running `intake run`, as an MTA would call it."""
+    return subprocess.run(
+        [*INTAKE, "--config", str(config), "inject", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
 def start(config: Path, tmp_path: Path) -> subprocess.Popen:
     log = open(tmp_path / "run.log", "wb")
     process = subprocess.Popen(
@@ -75,13 +86,7 @@ def test_run_delivers_injected_mail_and_stops_cleanly_on_sigterm(tmp_path, smtp)
     process = start(config, tmp_path)
     children = family(process)
     try:
-        injected = subprocess.run(
-            [*INTAKE, "--config", str(config), "inject", str(DATA / "system" / "plain_tr.eml")],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=60,
-        )
+        injected = inject(config, tmp_path, str(DATA / "system" / "plain_tr.eml"))
         assert injected.returncode == 0, injected.stderr
         assert "created" in injected.stdout
         deadline = time.monotonic() + 60
@@ -106,22 +111,14 @@ def test_run_keeps_the_clocks_an_old_ssl_report_is_past_its_deadline(tmp_path, s
     config = write_config(tmp_path, port)
     process = start(config, tmp_path)
     try:
-        injected = subprocess.run(
-            [
-                *INTAKE,
-                "--config",
-                str(config),
-                "inject",
-                "--mailbox",
-                "ssl",
-                "--received-at",
-                "2026-01-05T10:00:00+03:00",
-                str(DATA / "system" / "ssl_problem.eml"),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=60,
+        injected = inject(
+            config,
+            tmp_path,
+            "--mailbox",
+            "ssl",
+            "--received-at",
+            "2026-01-05T10:00:00+03:00",
+            str(DATA / "system" / "ssl_problem.eml"),
         )
         assert injected.returncode == 0, injected.stderr
         deadline = time.monotonic() + 60
@@ -157,13 +154,7 @@ def test_run_serves_the_console_its_probes_and_metrics(tmp_path):
     )
     process = start(config, tmp_path)
     try:
-        injected = subprocess.run(
-            [*INTAKE, "--config", str(config), "inject", str(DATA / "system" / "plain_tr.eml")],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=60,
-        )
+        injected = inject(config, tmp_path, str(DATA / "system" / "plain_tr.eml"))
         assert injected.returncode == 0, injected.stderr
         base = f"http://{listen}"
         deadline = time.monotonic() + 60
