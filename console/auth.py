@@ -26,6 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
+from ingest.webhooks import from_trusted_proxy
 from intake import clock
 from intake.errors import IntakeError
 from intake.runtime import Runtime
@@ -122,7 +123,7 @@ def current_user(request: Request) -> str | None:
     """The logged-in operator: from the session, or from the trusted proxy's header."""
     settings: Settings = request.app.state.runtime.settings
     header = settings.console.trusted_user_header
-    if header and request.client and request.client.host in settings.console.trusted_proxies:
+    if header and from_trusted_proxy(request):
         named = request.headers.get(header, "").strip().lower()
         if named:
             return named

@@ -62,7 +62,7 @@ def middleware(runtime: Runtime) -> list[Middleware]:
     """Signed session cookies: HttpOnly, SameSite=Lax, and Secure over TLS (the outer
     middleware marks them, seeing the cookie the session middleware sets)."""
     return [
-        Middleware(SecureCookies, trusted=runtime.settings.console.trusted_proxies),
+        Middleware(SecureCookies),
         Middleware(
             SessionMiddleware,
             secret_key=auth.session_key(runtime.settings),
@@ -79,19 +79,17 @@ COOKIE = "intake_session"
 
 class SecureCookies:
     """Marks the session cookie Secure when the request came over TLS: directly, or as a
-    proxy in `trusted_proxies` says with X-Forwarded-Proto."""
+    proxy of `[http] trusted_proxies` says with X-Forwarded-Proto (`ingest.webhooks.Proxied`
+    has set the scheme from it by now)."""
 
-    def __init__(self, app: Any, trusted: tuple[str, ...]) -> None:
-        self.app, self.trusted = app, trusted
+    def __init__(self, app: Any) -> None:
+        self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        client = (scope.get("client") or ("",))[0]
-        forwarded = client in self.trusted and headers.get(b"x-forwarded-proto") == b"https"
-        secure = scope.get("scheme") == "https" or forwarded
+        secure = scope.get("scheme") == "https"
 
         async def sending(message: Any) -> None:
             if secure and message["type"] == "http.response.start":

@@ -28,11 +28,11 @@ from handling.notices import Audience, owe
 from handling.texts import Text
 from intake.lifecycle import Actor
 from intake.settings import Settings
-from intake.states import OPEN, ComplaintStatus
-from outbound.jobs import Work
+from intake.states import OPEN, ComplaintStatus, JobState
+from outbound.jobs import Job, Work
 from routing.clocks import ClockName, Measure, calendar_of, warnings
 from store import repo
-from store.models import ClockRow, ComplaintRow
+from store.models import ClockRow, ComplaintRow, NoticeRow
 
 BATCH = 500
 WATCHED = OPEN | {ComplaintStatus.RESOLVED}
@@ -193,6 +193,23 @@ def sweep_all(sessions: sessionmaker[Session], settings: Settings, at: datetime)
     with sessions.begin() as session:
         owed += close_unanswered(session, settings, at)
     return owed
+
+
+def left_unsent(session: Session, besides: set[int]) -> list[Owed]:
+    """Notices written before and not sent yet, but those in `besides`: what a pass (or an
+    action) that was killed after writing its notices left for someone to send."""
+    rows = session.execute(
+        select(NoticeRow, ComplaintRow.reference)
+        .join(ComplaintRow, ComplaintRow.id == NoticeRow.complaint_id)
+        .where(NoticeRow.state == JobState.PENDING)
+        .order_by(NoticeRow.id)
+    )
+    return [
+        Owed(ref, "notice", f"{row.purpose} (left unsent)", Audience(row.audience), work)
+        for row, ref in rows
+        if row.id not in besides
+        for work in [Work(Job.NOTICE, row.id, row.queue)]
+    ]
 
 
 def close_unanswered(session: Session, settings: Settings, at: datetime) -> list[Owed]:

@@ -26,7 +26,7 @@ from intake.schema import Complaint
 from intake.states import OPEN, ComplaintStatus, JobState, RawState
 from normalize.commands import survey_score
 from normalize.records import Normalized
-from normalize.reference import ref_from_subject
+from normalize.reference import ref_from_subject, ref_in_text
 from routing.clocks import ClockName
 from store import repo
 from store.models import ComplaintRow, OutboundMessageRow, RawMessageRow
@@ -91,8 +91,12 @@ def _continued(session: Session, runtime: Runtime, normalized: Normalized) -> Co
         reference = (
             ref_from_subject(subject, runtime.settings.reference.prefix) if subject else None
         )
-        if normalized.complaint.channel not in EMAIL_CHANNELS:
-            reference = normalized.complaint.ticket_ref  # a chat names it in the text
+        incoming = normalized.complaint
+        if incoming.channel not in EMAIL_CHANNELS:  # a chat or a form names it in the text
+            written = f"{incoming.subject}\n{incoming.body}"
+            reference = incoming.ticket_ref or ref_in_text(
+                written, runtime.settings.reference.prefix
+            )
         found = _complaint_by_reference(session, reference)
     if found is None:
         found = _listening_in_thread(session, normalized)

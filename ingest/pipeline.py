@@ -196,6 +196,8 @@ def _load(
             outcomes[raw_id] = Outcome(
                 raw_id, OutcomeStatus.DUPLICATE, row.complaint_id if row else None
             )
+        elif (row.transport or {}).get("refused"):  # refused unread (too large): no retry
+            outcomes[raw_id] = Outcome(raw_id, OutcomeStatus.FAILED, error=row.error)
         else:
             todo.append(row)
     return todo

@@ -28,16 +28,21 @@ SECURITY = ("starttls", "tls", "plain")
 class StoreSettings:
     url: str = "sqlite:///var/intake.db"
     auto_migrate: bool = True  # `intake run` upgrades the schema at start
+    password_env: str = ""  # the database password, kept out of the URL and the settings file
+    busy_timeout_seconds: float = 30.0  # SQLite: how long a write waits for another's lock
 
 
 @dataclass(frozen=True)
 class BrokerSettings:
     url: str = ""  # empty: the bundled Redis on a unix socket under `state_dir`
     state_dir: str = "var"  # bundled Redis socket, pid and lock files
+    password_env: str = ""  # Redis AUTH password (kept out of the URL)
     worker_processes: int = 1
     worker_threads: int = 4
     reconcile_every_seconds: int = 60
     requeue_after_seconds: int = 600  # an undelivered item enqueued longer ago is sent again
+    park_after_dead_letters: int = 3  # retry chains that fail before a job waits for `retry`
+    claim_lease_seconds: int = 90  # a sending worker's claim, renewed while it sends
     max_retries: int = 12
     min_backoff_ms: int = 15_000
     max_backoff_ms: int = 3_600_000
@@ -63,8 +68,7 @@ class ConsoleSettings:
     enabled: bool = True
     session_key_env: str = "INTAKE_SESSION_KEY"  # unset: a key kept in the state folder
     session_hours: int = 12
-    trusted_user_header: str = ""  # e.g. "X-Remote-User", set by a reverse proxy that logs in
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")  # only these may set that header
+    trusted_user_header: str = ""  # e.g. "X-Remote-User", from `[http] trusted_proxies` only
     login_failures_per_minute: int = 5  # per address and per user name; then 429
     refresh_seconds: int = 30  # the overview reloads itself
     metrics_listen: str = ""  # host:port for /metrics, /healthz, /readyz alone; empty: [http]
@@ -82,6 +86,11 @@ class HttpSettings:
     # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; from any
     # other peer those headers are ignored (else anyone could pick the address a limit counts).
     trusted_proxies: tuple[str, ...] = ()
+    # A slow client (slowloris) holds a connection only this long: the request line and
+    # headers must arrive within header_timeout_seconds of connecting (or of the previous
+    # answer), the whole body within body_timeout_seconds of the headers (else 408).
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,30 @@ class LimitsSettings:
     max_attachments: int = 50
     max_total_attachment_bytes: int = 50 * 2**20
     max_raw_bytes: int = 60 * 2**20
+
+
+# The kinds of attachment `normalize.attachments` knows by their bytes: the names
+# `[attachments] allowed_types` may list. By default an attached archive or mail (zip, eml,
+# msg) and RTF stay with the operators: the first two carry files past these checks, RTF is
+# a common carrier of Office exploits.
+ATTACHMENT_TYPES = tuple(
+    "pdf png jpeg gif webp heic tiff txt csv cert docx xlsx pptx odt ods doc xls ppt "
+    "rtf eml msg zip".split()
+)
+DEFAULT_ALLOWED_ATTACHMENT_TYPES = tuple(
+    kind for kind in ATTACHMENT_TYPES if kind not in ("rtf", "eml", "msg", "zip")
+)
+CLAMD_ADDRESS = re.compile(r"unix:/.+|tcp:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}")
+
+
+@dataclass(frozen=True)
+class AttachmentSettings:
+    """What of a complaint's attachments goes on to its unit (the rest stays with the
+    operators): the kinds allowed, and an optional clamd to scan them first."""
+
+    allowed_types: tuple[str, ...] = DEFAULT_ALLOWED_ATTACHMENT_TYPES
+    clamd: str = ""  # "unix:/run/clamav/clamd.ctl" or "tcp:127.0.0.1:3310"; empty: no scan
+    clamd_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -221,6 +254,8 @@ class ImapSettings:
     max_fetch_attempts: int = 3
     idle_renew_seconds: int = 540  # re-issue IDLE well before the server's 30-minute timeout
     backoff_max_seconds: int = 300
+    batch_bytes: int = 32 * 2**20  # the bodies fetched in one FETCH add up to this at most
+    fetch_alone_bytes: int = 4 * 2**20  # a larger mail is fetched on its own
 
 
 @dataclass(frozen=True)
@@ -272,17 +307,23 @@ class TwitterSettings:
 
 @dataclass(frozen=True)
 class WebformSettings:
-    secret_env: str = ""  # HMAC-SHA256 key: X-Intake-Signature: sha256=<hex of the raw body>
+    # HMAC-SHA256 key: X-Intake-Signature: sha256=<hex of the HMAC of
+    # f"{X-Intake-Timestamp}.{Idempotency-Key or ''}." + the raw body>
+    secret_env: str = ""
+    signature_max_age_seconds: int = 300  # a signed request's timestamp, either way of now
+    accept_body_only_signature: bool = True  # the HMAC of the body alone, deduped by body
     form_token_env: str = ""  # per-form token for a plain HTML form (with a honeypot field)
     honeypot_field: str = "website"
     max_body_bytes: int = 10 * 2**20
-    rate_limit_per_minute: int = 10  # per client address
+    rate_limit_per_minute: int = 10  # per client address (plain form, failed signatures)
+    signed_rate_limit_per_minute: int = 600  # the signed site, whatever its address
 
 
 @dataclass(frozen=True)
 class ApiTokenSettings:
     name: str  # the operator or system the token belongs to (recorded on each entry)
     token_env: str
+    rate_limit_per_minute: int = 600  # entries with this token, whatever its address
 
 
 @dataclass(frozen=True)
@@ -294,6 +335,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    attachments: AttachmentSettings = field(default_factory=AttachmentSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     categorize: CategorizeSettings = field(default_factory=CategorizeSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
@@ -340,6 +382,12 @@ def missing_secrets(settings: Settings) -> list[str]:
     """The secrets the enabled parts need and the environment does not hold, by setting:
     `intake run` refuses to start without them, rather than fail complaint after complaint."""
     needed: list[tuple[str, str]] = []
+    for where, name in (
+        ("store.password_env", settings.store.password_env),
+        ("broker.password_env", settings.broker.password_env),
+    ):
+        if name:  # named, so needed
+            needed.append((where, name))
     if settings.smtp.host and settings.smtp.username:
         needed.append(("smtp.password_env", settings.smtp.password_env))
     for box in settings.mailbox:
@@ -411,6 +459,8 @@ def validate(settings: Settings) -> None:
     """Cross-key checks: every product maps to exactly one unit, enums are known."""
     for rule in settings.rule:
         check_rule(rule)
+    if settings.broker.claim_lease_seconds < 4 or settings.broker.park_after_dead_letters < 1:
+        raise ConfigError("broker: claim_lease_seconds at least 4, park_after_dead_letters 1")
     if settings.smtp.security not in SECURITY:
         raise ConfigError(f"smtp.security: must be one of {SECURITY}")
     smtp = settings.smtp
@@ -439,6 +489,7 @@ def validate(settings: Settings) -> None:
     if settings.twitter.enabled and not settings.twitter.user_id:
         raise ConfigError("twitter.user_id: the account's numeric id is required when enabled")
     _validate_clock(settings.clock)
+    _validate_attachments(settings.attachments)
     if settings.trust.require_authentication and not settings.trust.authserv_id:
         raise ConfigError("trust.authserv_id: required with require_authentication = true")
     names = [box.name for box in settings.mailbox]
@@ -473,6 +524,20 @@ def _validate_clock(clock: ClockSettings) -> None:
         raise ConfigError("clock.warn_at: parts between 0 and 1, e.g. [0.5, 0.8]")
     if any(not 0 < hours < clock.ssl_answer_hours for hours in clock.ssl_reminder_hours):
         raise ConfigError("clock.ssl_reminder_hours: hours before ssl_answer_hours")
+
+
+def _validate_attachments(attachments: AttachmentSettings) -> None:
+    unknown = [kind for kind in attachments.allowed_types if kind not in ATTACHMENT_TYPES]
+    if unknown:
+        raise ConfigError(
+            f"attachments.allowed_types: unknown {unknown}; known: {list(ATTACHMENT_TYPES)}"
+        )
+    if attachments.clamd and not CLAMD_ADDRESS.fullmatch(attachments.clamd):
+        raise ConfigError(
+            'attachments.clamd: expected "unix:/path/to/clamd.ctl" or "tcp:host:port", or ""'
+        )
+    if attachments.clamd_timeout_seconds <= 0:
+        raise ConfigError("attachments.clamd_timeout_seconds: must be above 0")
 
 
 def _validate_mailbox(box: MailboxSettings) -> None:

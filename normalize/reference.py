@@ -29,6 +29,15 @@ def canonical(reference: str, prefix: str) -> str:
     return prefix + reference[len(prefix) :]
 
 
+def ref_in_text(text: str, prefix: str) -> str | None:
+    """A complaint reference written in a post, a chat or a form (`CMP-2026-000042`, with or
+    without the tag's brackets), with our spelling."""
+    match = re.search(
+        rf"(?<![\w-])({re.escape(prefix)}-\d{{4}}-\d{{6}})(?![\w-])", text, re.IGNORECASE
+    )
+    return canonical(match.group(1), prefix) if match else None
+
+
 def ref_from_subject(subject: str, prefix: str) -> str | None:
     """The first reference tag in the subject, or None."""
     match = subject_pattern(prefix).search(subject)

@@ -82,7 +82,7 @@ def parse_envelope(payload: bytes) -> dict[str, Any]:
     """`{"update": {...}, "files": [...]}` from the stored JSON bytes."""
     try:
         envelope = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # too deep
         raise MalformedUpdate(f"not JSON: {exc}") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("update"), dict):
         raise MalformedUpdate("no update object in the envelope")

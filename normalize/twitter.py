@@ -19,6 +19,7 @@ from intake.errors import PermanentError
 from intake.schema import Complainant, Complaint
 from normalize.language import detect_language
 from normalize.records import Normalized
+from normalize.reference import ref_in_text
 
 # A word of the mention list at the start of a reply: "@handle " (X usernames are 1–15
 # characters of letters, digits and underscore; docs: "Usernames", X Help Center).
@@ -52,7 +53,7 @@ def normalize_twitter(
 def _load(payload: bytes) -> dict[str, Any]:
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested too deep
         raise MalformedPayload(f"X payload is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MalformedPayload("X payload is not a JSON object")
@@ -132,7 +133,7 @@ def _normalized(
         subject="",
         body=body,
         language=language_of(body, lang),
-        ticket_ref=find_reference(body, prefix),
+        ticket_ref=ref_in_text(body, prefix),
         auto_submitted=auto_reason is not None,
     )
     return Normalized(
@@ -202,14 +203,6 @@ def language_of(body: str, lang: Any) -> str:
     if isinstance(lang, str) and PLAIN_LANGUAGE.fullmatch(lang):
         return lang
     return detect_language(body)
-
-
-def find_reference(text: str, prefix: str) -> str | None:
-    """A complaint reference written in the post (`CMP-2026-000042`), with our spelling."""
-    match = re.search(
-        rf"(?<![\w-])({re.escape(prefix)}-\d{{4}}-\d{{6}})(?![\w-])", text, re.IGNORECASE
-    )
-    return prefix + match.group(1)[len(prefix) :] if match else None
 
 
 def _tweet_text(tweet: dict) -> str:

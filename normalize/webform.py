@@ -37,8 +37,10 @@ MAX_LENGTH = {
     "message": 50_000,
     "product": 40,
 }
-EMAIL = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]{2,}")
-PHONE = re.compile(r"\+?[\d\s().-]{7,}")
+# No control character (NUL, CR, LF, …) gets into an address or a number that reaches a mail.
+_PART = r"[^@\s<>(),;:\"\x00-\x1f\x7f]"
+EMAIL = re.compile(rf"{_PART}+@{_PART}+\.{_PART}{{2,}}")
+PHONE = re.compile(r"\+?[\d ().-]{7,}")  # spaces, not newlines or tabs
 TRUE = ("true", "1", "on", "yes", "evet")
 
 
@@ -78,13 +80,13 @@ def parse_urlencoded(payload: bytes) -> Form:
     fields: dict[str, str] = {}
     for name, value in pairs:
         fields.setdefault(name, value)
-    return Form(fields)
+    return Form(storable(fields))
 
 
 def parse_json(payload: bytes) -> Form:
     try:
         data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested too deep
         raise MalformedForm(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MalformedForm("JSON body must be an object")
@@ -93,7 +95,7 @@ def parse_json(payload: bytes) -> Form:
         if isinstance(value, (dict, list)):
             raise MalformedForm(f"field {name!r} must be a string, number or boolean")
         fields[name] = as_text(value)
-    return Form(fields)
+    return Form(storable(fields))
 
 
 def as_text(value: object) -> str:
@@ -128,7 +130,21 @@ def parse_multipart(payload: bytes, content_type: str) -> Form:
                 files.append(RawAttachment(filename, media_type(ctype), bytes(part.data)))
         elif name:
             fields.setdefault(name, bytes(part.data).decode("utf-8", "replace"))
-    return Form(fields, tuple(files))
+    return Form(storable(fields), tuple(files))
+
+
+# A NUL, or half of a UTF-16 surrogate pair (JSON's "\ud800"), is no text: no store keeps it
+# (PostgreSQL refuses a NUL, UTF-8 a lone surrogate) and no person types one.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(fields: dict[str, str]) -> dict[str, str]:
+    """`fields`, unless one holds what no store keeps: then `MalformedForm` (a 400), so that
+    nothing is answered 202 that the pipeline can only fail."""
+    for name, value in fields.items():
+        if UNSTORABLE.search(name) or UNSTORABLE.search(value):
+            raise MalformedForm(f"field {name!r} holds a NUL or a lone surrogate")
+    return fields
 
 
 def _split_parts(payload: bytes, boundary: bytes) -> list[_Part]:

@@ -19,11 +19,11 @@ import redis
 import sqlalchemy.exc
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware, Retries, Shutdown, TimeLimitExceeded
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from intake import clock, runtime
 from intake.errors import ConfigError, PermanentError, TemporaryError
-from intake.settings import Settings
+from intake.settings import Settings, secret
 from intake.states import JobState
 from outbound import delivery
 from outbound.jobs import ACK_QUEUE, Job
@@ -63,6 +63,7 @@ def make_broker(settings: Settings, url: str) -> RedisBroker:
     # Every socket needs its own timeout: Dramatiq's time limit cannot interrupt blocking I/O.
     pool = redis.ConnectionPool.from_url(
         url,
+        password=secret(settings.broker.password_env),  # a password in the URL wins
         socket_timeout=30,
         socket_connect_timeout=10,
         health_check_interval=30,
@@ -159,7 +160,8 @@ class DeadLetters(Middleware):
         bug = not retryable(exception)
         error = "".join(traceback.format_exception_only(type(exception), exception)).strip()
         try:
-            with runtime.get().sessions.begin() as session:
+            rt = runtime.get()
+            with rt.sessions.begin() as session:
                 job, target = _job_of(message)
                 complaint_id = _complaint_of(session, job, target)
                 session.add(
@@ -167,14 +169,24 @@ class DeadLetters(Middleware):
                         message_id=message.message_id,
                         queue=message.queue_name,
                         actor=message.actor_name,
+                        target_id=target,
                         complaint_id=complaint_id,
                         error=error[:4000],
                         retries=_retries(message),
                         failed_at=clock.now(),
                     )
                 )
-                if job is not None and target is not None and bug:
+                chains = _chains_failed(session, message.actor_name, target)
+                worn_out = chains >= rt.settings.broker.park_after_dead_letters
+                if job is not None and target is not None and (bug or worn_out):
                     _park(session, job, target)
+                if worn_out and not bug:
+                    log.warning(
+                        "%s %s: parked after %s retry chains failed; `intake retry` sends it again",
+                        message.actor_name,
+                        target,
+                        chains,
+                    )
                 if complaint_id is not None:
                     add_event(
                         session,
@@ -183,10 +195,31 @@ class DeadLetters(Middleware):
                         actor="worker",
                         job=message.actor_name,
                         error=error[:1000],
-                        parked=bug,
+                        parked=bug or worn_out,
+                        chains=chains,
                     )
         except Exception:  # the broker's own dead-letter queue still holds it
             log.exception("message %s: could not record the dead letter", message.message_id)
+
+
+def _chains_failed(session: Any, actor: str, target: int | None) -> int:
+    """How many retry chains of this job have ended in a dead letter since an operator last
+    sent it again (this one included): the reconciler starts a new chain every
+    `requeue_after_seconds`, and a job that can never go out must not do so for ever."""
+    if target is None:
+        return 1
+    session.flush()
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(DeadLetterRow)
+            .where(
+                DeadLetterRow.actor == actor,
+                DeadLetterRow.target_id == target,
+                DeadLetterRow.requeued_at.is_(None),
+            )
+        )
+    )
 
 
 def _retries(message: dramatiq.MessageProxy) -> int:

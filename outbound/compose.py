@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 from intake import clock
 from intake.schema import KIND_NAMES, PRODUCT_NAMES, Complaint
 from intake.settings import Settings
+from normalize.attachments import Withheld
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,19 @@ def make_message_id(reference: str, purpose: str, settings: Settings) -> str:
 
 
 def ticket_mail(
-    view: TicketView, to: str, settings: Settings, attachments: list[tuple[str | None, str, bytes]]
+    view: TicketView,
+    to: str,
+    settings: Settings,
+    attachments: list[tuple[str | None, str, bytes]],
+    withheld: Sequence[Withheld] = (),
 ) -> EmailMessage:
-    """The ticket a unit receives: `[#CMP-…] <product> — <subject>`, the complaint, the clock."""
+    """The ticket a unit receives: `[#CMP-…] <product> — <subject>`, the complaint, the clock,
+    and the attachments held back (`outbound.scan`), named with the reason."""
     msg = _base(view, settings, "ticket", auto="auto-generated")
     msg["To"] = to
-    msg["Subject"] = (
-        f"[#{view.reference}] {PRODUCT_NAMES[view.product]} — {view.subject or '(konusuz)'}"
-    )
-    msg.set_content(_ticket_text(view, settings))
+    subject = one_line(view.subject) or "(konusuz)"
+    msg["Subject"] = f"[#{view.reference}] {PRODUCT_NAMES[view.product]} — {subject}"
+    msg.set_content(_ticket_text(view, settings, withheld))
     _attach(msg, attachments)
     return msg
 
@@ -70,22 +76,24 @@ def followup_mail(
     to: str,
     settings: Settings,
     attachments: list[tuple[str | None, str, bytes]],
+    withheld: Sequence[Withheld] = (),
 ) -> EmailMessage:
     """A new message on an open complaint, forwarded to the unit that holds it."""
     msg = _base(view, settings, "followup", auto="auto-generated")
     msg["To"] = to
     msg["Subject"] = (
-        f"[#{view.reference}] Ek bilgi / Follow-up — {followup.subject or view.subject}"
+        f"[#{view.reference}] Ek bilgi / Follow-up — {one_line(followup.subject or view.subject)}"
     )
     sender = followup.complainant
     msg.set_content(
         "\n".join(
             [
                 f"Referans / Reference: {view.reference}",
-                f"Kimden / From: {sender.name or '-'} <{sender.email or '-'}>",
+                f"Kimden / From: {one_line(sender.name) or '-'} <{one_line(sender.email) or '-'}>",
                 f"Alındı / Received: {_local(followup.received_at, settings)}",
                 "",
                 followup.body,
+                *withheld_lines(withheld),
             ]
         )
     )
@@ -104,6 +112,22 @@ def _attach(msg: EmailMessage, attachments: list[tuple[str | None, str, bytes]])
         )
 
 
+def withheld_lines(withheld: Sequence[Withheld]) -> list[str]:
+    """What the unit is told of the attachments held back: each name, type, size, reason."""
+    if not withheld:
+        return []
+    return [
+        "",
+        "Alıkonan ekler / Withheld attachments (kayıtta saklı, operatörler inceleyebilir / "
+        "kept with the complaint for the operators to examine):",
+        *(
+            f"- {item.filename or 'ek'} ({item.content_type}, {item.size} bayt/bytes): "
+            f"{item.reason}"
+            for item in withheld
+        ),
+    ]
+
+
 # Something in a display name that makes it more than a name: a link, an address, a domain.
 NOT_A_NAME = re.compile(r"://|www\.|@|\b[\w-]+\.(?:[a-z]{2,})\b|[<>\[\]{}|\\]", re.IGNORECASE)
 
@@ -112,6 +136,8 @@ def safe_name(name: str | None, settings: Settings) -> str | None:
     """The sender's display name when it is fit for a greeting: short, no link, no address
     (a long or linked "name" is how a forged mail makes our answer carry its text)."""
     if not name or len(name) > settings.acknowledge.max_name_chars or NOT_A_NAME.search(name):
+        return None
+    if BREAKS.search(name):
         return None
     return name
 
@@ -155,13 +181,24 @@ def _base(view: TicketView, settings: Settings, purpose: str, *, auto: str) -> E
     return msg
 
 
+# A line break (or another control) in a name, handle, address or subject would start a line of
+# its own in the ticket, one the unit would take for ours (a forged "E-posta:" or "Yönlendirme:"
+# line); Telegram and X names come as their users typed them. In a header Python refuses it.
+BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def one_line(value: str | None) -> str:
+    """`value` on one line: each run of line breaks and controls is one space."""
+    return BREAKS.sub(" ", value or "").strip()
+
+
 def _local(moment: datetime | None, settings: Settings) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(ZoneInfo(settings.clock.timezone)).strftime("%d.%m.%Y %H:%M %Z")
 
 
-def _ticket_text(view: TicketView, settings: Settings) -> str:
+def _ticket_text(view: TicketView, settings: Settings, withheld: Sequence[Withheld] = ()) -> str:
     where = view.channel + (f" ({view.mailbox})" if view.mailbox else "")
     lines = [
         f"Referans / Reference: {view.reference}",
@@ -170,8 +207,9 @@ def _ticket_text(view: TicketView, settings: Settings) -> str:
         f"Kanal / Channel: {where}",
         f"Alındı / Received: {_local(view.received_at, settings)}",
         f"Yanıt süresi / Answer due: {_local(view.due_at, settings)}",
-        f"Başvuru sahibi / Complainant: {view.name or '-'}",
-        f"E-posta: {view.email or '-'}   Telefon: {view.phone or '-'}   Hesap: {view.handle or '-'}",
+        f"Başvuru sahibi / Complainant: {one_line(view.name) or '-'}",
+        f"E-posta: {one_line(view.email) or '-'}   Telefon: {one_line(view.phone) or '-'}   "
+        f"Hesap: {one_line(view.handle) or '-'}",
         f"Yönlendirme / Routing: {view.unit_name} ({view.decided_by}, {view.confidence:.2f})",
         *(
             [
@@ -183,9 +221,10 @@ def _ticket_text(view: TicketView, settings: Settings) -> str:
             else []
         ),
         "",
-        f"Konu / Subject: {view.subject}",
+        f"Konu / Subject: {one_line(view.subject)}",
         "",
         view.body,
+        *withheld_lines(withheld),
         "",
         "--",
         f"Bu kayda yanıt verirken konu satırındaki [#{view.reference}] ifadesini koruyun.",

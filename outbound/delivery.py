@@ -1,16 +1,23 @@
 """What the workers do: e-mail tickets and follow-ups to units, acknowledge complainants.
 
-Each job first claims its row in the store (so a re-enqueued duplicate is a no-op), sends,
-then records the result: sent (with the Message-ID, so replies thread), permanently failed
+Each job first claims its row in the store (so a re-enqueued duplicate is a no-op; one that
+finds the job in another worker's hands tries again later), sends while a heartbeat renews
+the claim (so a killed worker's claim lapses within `[broker] claim_lease_seconds`, not
+minutes), then records the
+result: sent (with the Message-ID, so replies thread), permanently failed
 (recorded, not retried), suppressed (the daily cap of automatic mails to one address), or
 not sent for now (claim released; the queue retries a temporary fault, see `broker`).
+A mail to a unit with attachments is a `Draft` until they are screened (`scan`): after the
+claim's transaction, as clamd may take its time; those held back are events of the complaint.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import email.errors
+import functools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,13 +28,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake import clock
-from intake.errors import PermanentError
+from intake.errors import PermanentError, TemporaryError
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import Complainant, RawMessage
 from intake.states import JobState
+from normalize.attachments import Withheld
 from normalize.channels import normalize_raw
-from outbound import budget, compose, smtp
+from outbound import budget, compose, scan, smtp
 from outbound.channels import AckRequest, sender_for
 from outbound.jobs import Job
 from store import repo
@@ -43,7 +51,7 @@ from store.models import (
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=10)
+HEARTBEATS_PER_LEASE = 4  # a sending worker renews its claim this often within the lease
 
 _Row = TypeVar("_Row", bound=Base)
 
@@ -57,8 +65,54 @@ class Suppressed(PermanentError):
 UNCOMPOSABLE = (ValueError, UnicodeError, email.errors.MessageError)
 
 
+class InHand(TemporaryError):
+    """Another worker holds the job's claim: this message tries again after a backoff (if
+    that worker died, its claim has lapsed by then; if it sent, the retry is a no-op)."""
+
+
+class Heartbeat(threading.Thread):
+    """Renews a job's claim every `every` seconds while the job sends."""
+
+    def __init__(
+        self, runtime: Runtime, job: Job, target_id: int, every: float | None = None
+    ) -> None:
+        super().__init__(name=f"heartbeat-{job}-{target_id}", daemon=True)
+        self.runtime, self.job, self.target_id = runtime, job, target_id
+        self.every = every or lease_of(runtime).total_seconds() / HEARTBEATS_PER_LEASE
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.every):
+            try:
+                with self.runtime.sessions.begin() as session:
+                    repo.renew(session, self.job.columns, self.target_id)
+            except Exception as exc:  # the store is down: the send goes on, the claim may lapse
+                log.warning("%s %s: claim not renewed: %s", self.job, self.target_id, exc)
+
+    def __enter__(self) -> Heartbeat:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self.join()
+
+
+def lease_of(runtime: Runtime) -> timedelta:
+    """How long a claim not renewed stands: after it, the claim is a dead worker's."""
+    return timedelta(seconds=runtime.settings.broker.claim_lease_seconds)
+
+
 class Unreachable(PermanentError):
     """No way to reach the person on their channel (a phone entry without an address)."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A mail to a unit, composed from the attachments that pass `scan.screen`."""
+
+    attachments: tuple[scan.Stored, ...]
+    compose: Callable[[list[tuple[str | None, str, bytes]], tuple[Withheld, ...]], EmailMessage]
 
 
 @dataclass(frozen=True)
@@ -72,6 +126,8 @@ class Outgoing:
     message: EmailMessage | None = None
     send: Callable[[], str] | None = None  # sends on the complainant's channel, returns its id
     reservation: budget.Reservation | None = None  # what it took of the daily caps
+    draft: Draft | None = None  # composed by `_complete`, outside the claim's transaction
+    withheld: tuple[Withheld, ...] = ()  # attachments kept from the unit, and why
 
 
 def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
@@ -80,8 +136,10 @@ def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
     and propagate, for the broker's policy to retry or dead-letter."""
     problem: PermanentError | None = None
     with runtime.sessions.begin() as session:
-        if not repo.claim(session, job.columns, target_id, LEASE):
-            log.info("%s %s: already done or in hand", job, target_id)
+        if not repo.claim(session, job.columns, target_id, lease_of(runtime)):
+            if repo.job_state(session, job.columns, target_id) == JobState.PENDING:
+                raise InHand(f"{job} {target_id}: in another worker's hands")
+            log.info("%s %s: already done", job, target_id)
             return False
         try:
             out = BUILDERS[job](session, runtime, target_id)
@@ -95,7 +153,9 @@ def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
             return False
         raise problem
     try:
-        sent_id = _send(runtime, out)
+        with Heartbeat(runtime, job, target_id):
+            out = _complete(runtime, out)
+            sent_id = _send(runtime, out)
     except PermanentError as exc:
         _give_back(runtime, out)
         _finish(runtime, job, target_id, out, exc)
@@ -110,6 +170,19 @@ def perform(runtime: Runtime, job: Job, target_id: int) -> bool:
     _finish(runtime, job, target_id, out, None, sent_id)
     log.info("%s: %s sent to %s", out.reference, job, mask(out.recipient))
     return True
+
+
+def _complete(runtime: Runtime, out: Outgoing) -> Outgoing:
+    """A draft screened (clamd's I/O, outside any transaction) and composed; else `out`.
+    clamd unreachable raises `scan.ClamdUnavailable`: a temporary fault, the claim goes back."""
+    if out.draft is None:
+        return out
+    screened = scan.screen(runtime.settings.attachments, out.draft.attachments)
+    try:
+        message = out.draft.compose(screened.forwarded, screened.withheld)
+    except UNCOMPOSABLE as exc:  # the same data fails the same way on every retry
+        raise PermanentError(f"the {out.job} could not be composed: {exc!r}"[:1000]) from None
+    return dataclasses.replace(out, message=message, draft=None, withheld=screened.withheld)
 
 
 def _give_back(runtime: Runtime, out: Outgoing) -> None:
@@ -178,6 +251,31 @@ def _finish(
             to=mask(out.recipient),
             notice=row.purpose if isinstance(row, NoticeRow) else None,
         )
+        _record_withheld(session, out, complaint_id)
+
+
+def _record_withheld(session: Session, out: Outgoing, complaint_id: int | None) -> None:
+    """One event per attachment kept from the unit: the operators see it and its blob."""
+    for item in out.withheld:
+        log.warning(
+            "%s: attachment %s withheld from the %s: %s",
+            out.reference,
+            item.sha256[:12],
+            out.job,
+            item.reason,
+        )
+        repo.add_event(
+            session,
+            "attachment_withheld",
+            complaint_id=complaint_id,
+            actor="worker",
+            job=out.job.value,
+            filename=item.filename,
+            content_type=item.content_type,
+            size=item.size,
+            sha256=item.sha256,
+            reason=item.reason,
+        )
 
 
 def _state_after(problem: PermanentError | None) -> JobState:
@@ -199,14 +297,22 @@ def _get(session: Session, model: type[_Row], row_id: int) -> _Row:
 def _ticket(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
     row = _get(session, ComplaintRow, complaint_id)
     unit = runtime.settings.unit_named(row.unit)
-    attachments = []
-    for item in session.scalars(select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)):
-        data = repo.get_blob(session, item.sha256) or b""
-        attachments.append((item.filename, item.content_type, data))
-    message = compose.ticket_mail(
-        _view(session, row, unit.name), unit.email, runtime.settings, attachments
+    stored = tuple(
+        scan.Stored(
+            item.filename,
+            item.content_type,
+            repo.get_blob(session, item.sha256) or b"",
+            item.sha256,
+        )
+        for item in session.scalars(
+            select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)
+        )
     )
-    return Outgoing(Job.TICKET, unit.email, row.id, row.reference, message=message)
+    view = _view(session, row, unit.name)
+    draft = Draft(
+        stored, functools.partial(compose.ticket_mail, view, unit.email, runtime.settings)
+    )
+    return Outgoing(Job.TICKET, unit.email, row.id, row.reference, draft=draft)
 
 
 def _ack(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
@@ -305,19 +411,20 @@ def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:
         transport=raw_row.transport,
     )
     normalized = normalize_raw(raw, runtime.settings)
-    attachments = [
-        (a.filename, a.content_type, normalized.blobs[a.sha256])
+    stored = tuple(
+        scan.Stored(a.filename, a.content_type, normalized.blobs[a.sha256], a.sha256)
         for a in normalized.complaint.attachments
         if a.sha256 in normalized.blobs
-    ]
-    message = compose.followup_mail(
+    )
+    compose_followup = functools.partial(
+        compose.followup_mail,
         _view(session, row, unit.name),
         normalized.complaint,
         unit.email,
         runtime.settings,
-        attachments,
     )
-    return Outgoing(Job.FOLLOWUP, unit.email, row.id, row.reference, message=message)
+    draft = Draft(stored, compose_followup)
+    return Outgoing(Job.FOLLOWUP, unit.email, row.id, row.reference, draft=draft)
 
 
 BUILDERS = {Job.TICKET: _ticket, Job.ACK: _ack, Job.FOLLOWUP: _followup, Job.NOTICE: _notice}

@@ -11,13 +11,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; for a SQLite file, its folder is created first."""
+def make_engine(url: str, *, password: str | None = None, busy_timeout: float = 30) -> Engine:
+    """An engine for `url` (with `password`, when the URL holds none); for a SQLite file,
+    its folder is created first, and a write waits `busy_timeout` seconds for a lock."""
     parsed = make_url(url)
+    if password and not parsed.password:
+        parsed = parsed.set(password=password)
     if parsed.get_backend_name() != "sqlite":
         # A silent database must not hang a worker past Dramatiq's time limit.
         return create_engine(
-            url,
+            parsed,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,
@@ -25,7 +28,7 @@ def make_engine(url: str) -> Engine:
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -38,12 +41,12 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-    # WAL lets the workers read while the poller writes; busy_timeout waits out short locks.
+    # WAL lets the workers read while the poller writes; the driver's timeout (SQLite's busy
+    # timeout) waits out short locks.
     dbapi_connection.isolation_level = None  # no implicit BEGIN from the driver
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

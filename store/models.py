@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -270,11 +271,13 @@ class DeadLetterRow(Base):
     """A queue message that failed for good (retries exhausted, or a bug): kept and listed."""
 
     __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_actor_target", "actor", "target_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[str] = mapped_column(String(64))
     queue: Mapped[str] = mapped_column(String(96))
     actor: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[int | None] = mapped_column(BigId)  # the job's argument
     complaint_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("complaints.id"))
     error: Mapped[str] = mapped_column(Text)
     retries: Mapped[int] = mapped_column(Integer)

@@ -160,6 +160,23 @@ def claim(session: Session, columns: JobColumns, row_id: int, lease: timedelta) 
     return result.rowcount == 1
 
 
+def renew(session: Session, columns: JobColumns, row_id: int) -> None:
+    """Stamp a claim held as fresh (the sending worker's heartbeat)."""
+    model = columns.model
+    session.execute(
+        update(model)
+        .where(model.id == row_id, columns.state == JobState.PENDING)
+        .where(columns.claimed_at.is_not(None))
+        .values({columns.claimed_at: clock.now()})
+        .execution_options(synchronize_session=False)
+    )
+
+
+def job_state(session: Session, columns: JobColumns, row_id: int) -> str | None:
+    """The job's state on row `row_id` (None when there is no such row)."""
+    return session.scalar(select(columns.state).where(columns.model.id == row_id))
+
+
 def release(session: Session, columns: JobColumns, row_id: int) -> None:
     """Give a claim back so the next retry can take it at once."""
     session.execute(

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import smtplib
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import redis
 import sqlalchemy.exc
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, Retries, TimeLimitExceeded
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ingest import pipeline
 from ingest.channels.email.raw import raw_from_bytes
@@ -34,7 +36,7 @@ from ingest.reconciler import reconcile
 from intake.cli.repair import requeue_dead_letters
 from intake.errors import ConfigError, PermanentError, TemporaryError
 from intake.runtime import Runtime
-from outbound import compose
+from outbound import compose, delivery
 from outbound.broker import configure, retryable
 from outbound.jobs import ACK_QUEUE, Job, Work, dispatch
 from store.models import ComplaintRow, DeadLetterRow, EventRow, OutboundMessageRow
@@ -96,10 +98,11 @@ def make_desk(tmp_path: Path, smtp, make_runtime) -> Iterator[Callable[..., Desk
     brokers: list[StubBroker] = []
 
     def build(**tables: dict) -> Desk:
+        policy = {"min_backoff_ms": 10, "max_backoff_ms": 50, "max_retries": MAX_RETRIES}
         settings = make_settings(
             tmp_path,
             smtp={"host": "127.0.0.1", "port": port},
-            broker={"min_backoff_ms": 10, "max_backoff_ms": 50, "max_retries": MAX_RETRIES},
+            broker=policy | tables.pop("broker", {}),
             **tables,
         )
         broker = configure(StubBroker(), settings)
@@ -248,6 +251,78 @@ def test_a_ticket_left_pending_after_its_retries_is_sent_by_the_reconciler(desk)
     drain(desk)
     assert len(tickets(desk)) == 1
     assert complaint(desk, cid).delivery_state == "sent"
+
+
+def test_a_ticket_whose_retry_chains_keep_running_out_is_parked_after_the_cap(make_desk):
+    """The reconciler starts a new retry chain for what is still owed; one that can never go
+    out is parked after `park_after_dead_letters` chains, not dead-lettered for ever."""
+    desk = make_desk(broker={"park_after_dead_letters": 2})
+    desk.inbox.refuse[UNIT_EMAIL] = ["451 4.3.0 try again later"]  # for ever
+    cid = ingest(desk)
+    drain(desk)
+    assert complaint(desk, cid).delivery_state == "pending"
+    assert reconcile(desk.rt, everything=True).jobs_enqueued == 1  # the second chain
+    drain(desk)
+
+    assert [letter.target_id for letter in dead_letters(desk)] == [cid, cid]
+    assert complaint(desk, cid).delivery_state == "dead"
+    assert [e["parked"] for e in events(desk, cid, "dead_letter")] == [False, True]
+    assert reconcile(desk.rt, everything=True).jobs_enqueued == 0  # no third chain
+    assert desk.rcpts[UNIT_EMAIL] == 2 * (1 + MAX_RETRIES)
+
+    desk.inbox.refuse.clear()  # the relay is mended; the operator sends it again
+    assert requeue_dead_letters(desk.rt) == 2
+    drain(desk)
+    assert complaint(desk, cid).delivery_state == "sent" and len(tickets(desk)) == 1
+
+
+def claimed_at(desk: Desk, complaint_id: int) -> datetime | None:
+    with desk.rt.sessions() as session:
+        return session.scalar(
+            select(ComplaintRow.delivery_claimed_at).where(ComplaintRow.id == complaint_id)
+        )
+
+
+def hold_claim(desk: Desk, complaint_id: int, at: datetime) -> None:
+    """As a worker killed mid-send leaves it: the ticket claimed at `at`, never renewed."""
+    with desk.rt.sessions.begin() as session:
+        session.execute(
+            update(ComplaintRow)
+            .where(ComplaintRow.id == complaint_id)
+            .values(delivery_claimed_at=at)
+        )
+
+
+def test_a_killed_workers_claim_lapses_after_the_short_lease_not_ten_minutes(desk, clock):
+    cid = ingest(desk)
+    hold_claim(desk, cid, clock())
+
+    with pytest.raises(delivery.InHand):  # in the lease: tried again later, never dropped
+        delivery.perform(desk.rt, Job.TICKET, cid)
+    assert retryable(delivery.InHand("x")) and tickets(desk) == []
+
+    clock.set(clock() + delivery.lease_of(desk.rt) + timedelta(seconds=1))
+    assert delivery.perform(desk.rt, Job.TICKET, cid) is True
+    assert len(tickets(desk)) == 1 and complaint(desk, cid).delivery_state == "sent"
+    assert delivery.lease_of(desk.rt) == timedelta(seconds=90)  # the default, not 10 minutes
+    assert delivery.perform(desk.rt, Job.TICKET, cid) is False  # done: a duplicate is a no-op
+
+
+def test_a_sending_worker_renews_its_claim_until_it_stops(desk, clock):
+    cid = ingest(desk)
+    start = clock()
+    hold_claim(desk, cid, start)
+    later = start + timedelta(minutes=5)
+
+    with delivery.Heartbeat(desk.rt, Job.TICKET, cid, every=0.02):
+        clock.set(later)
+        deadline = time.monotonic() + 10
+        while claimed_at(desk, cid) != later:
+            assert time.monotonic() < deadline, "the claim was not renewed"
+            time.sleep(0.02)
+    clock.set(later + timedelta(minutes=5))
+    time.sleep(0.1)
+    assert claimed_at(desk, cid) == later  # stopped with the send
 
 
 def test_a_permanent_refusal_of_the_complainant_is_recorded_and_not_retried(desk):

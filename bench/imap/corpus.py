@@ -142,3 +142,23 @@ def transport_headers(n: int, rng: random.Random, subject: str, date: str) -> li
 def corpus(count: int, seed: int = 42) -> list[bytes]:
     rng = random.Random(seed)
     return [make_mail(n, rng) for n in range(count)]
+
+
+def big_mail(n: int, megabytes: float, seed: int = 7) -> bytes:
+    """A complaint of about `megabytes` MB: a short text and one base64 attachment (a scan)."""
+    rng = random.Random(seed + n)
+    when = format_datetime(datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(minutes=n))
+    boundary = f"big{n}"
+    head = (
+        f"From: {encoded(f'Müşteri {n}')} <buyuk{n}@example.com>\r\nTo: sikayet@example.org\r\n"
+        f"Subject: {encoded(SUBJECTS[n % len(SUBJECTS)])}\r\nDate: {when}\r\n"
+        f"Message-ID: <bench-big-{n}@mail.example.com>\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{PARAGRAPH.format(subject='tarama', n=n)}\r\n"
+        f'--{boundary}\r\nContent-Type: application/pdf; name="tarama{n}.pdf"\r\n'
+        f'Content-Disposition: attachment; filename="tarama{n}.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode()
+    raw = b"%PDF-1.4\n" + rng.randbytes(int(megabytes * 2**20 * 3 / 4))
+    return head + base64.encodebytes(raw).replace(b"\n", b"\r\n") + f"--{boundary}--\r\n".encode()

@@ -1,10 +1,25 @@
 """The web form as a channel: `POST /webhooks/webform`, checked at the edge, stored, answered 202.
 
 Cheap refusals first, in this order, so nothing is stored for them: the rate limit per client
-address (429), the body size (413), the HMAC signature or the plain form's token (401/403),
-an unreadable body (400/415), the field rules (422). A filled honeypot is stored as a recorded
-rejection and answered like a success, so bots learn nothing. The same submission twice (the
-`Idempotency-Key`, else the body's hash) is one complaint; the pipeline decides the rest.
+address (429), the body size (413), the content type (415), a malformed `Idempotency-Key`
+(400), the signature or the plain form's token (401/403), an unreadable body (400), the field
+rules (422). A filled honeypot is stored as a recorded rejection and answered like a success,
+so bots learn nothing.
+
+The signature (`X-Intake-Signature: sha256=<hex>`) is the HMAC-SHA256 of
+`f"{timestamp}.{idempotency_key or ''}.".encode() + body`, the timestamp being the
+`X-Intake-Timestamp` header (unix seconds): a signed request is good for
+`[webform] signature_max_age_seconds` either side of our clock, a captured body cannot be sent
+again under another key, and one signature is taken once in its window unless it carries an
+`Idempotency-Key` (then it is the client's retry). The signature of the body alone (no
+timestamp: the design's contract) is taken while `[webform] accept_body_only_signature` (on
+by default); since it covers no key, its key is ignored and the body's hash is the
+submission's identity, so a captured body sent again is the same complaint.
+
+The same submission twice is one complaint: the dedupe key is the client's (the signed site,
+else the plain form's address) `Idempotency-Key`, else the body's hash, so one client never
+gets another's reference back. A key that comes back with other content is 409, and the new
+content is not stored.
 """
 
 from __future__ import annotations
@@ -16,6 +31,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,7 +40,7 @@ from starlette.routing import Route
 
 from ingest import pipeline
 from ingest.channels import ChannelSpec, register
-from ingest.records import Outcome
+from ingest.records import Outcome, OutcomeStatus
 from intake import clock
 from intake.privacy import mask
 from intake.runtime import Runtime
@@ -38,12 +54,16 @@ from normalize.webform import (
     media_type,
     parse_form,
 )
+from store.models import RawMessageRow
 
 log = logging.getLogger(__name__)
 
 PATH = "/webhooks/webform"
 SIGNATURE_HEADER = "X-Intake-Signature"  # a contract outside tests use: sha256=<hex>
 SIGNATURE_PREFIX = "sha256="
+TIMESTAMP_HEADER = "X-Intake-Timestamp"  # unix seconds, signed with the key and the body
+KEY_HEADER = "Idempotency-Key"
+SITE = "site"  # the client that holds the signing secret: the website
 TOKEN_FIELD = "form_token"
 MAX_KEY_LENGTH = 200
 
@@ -86,11 +106,18 @@ def error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
 
-def idempotency_source_id(key: str | None, body: bytes) -> str:
-    """The dedupe key: the client's Idempotency-Key, else the hash of the exact body."""
+def idempotency_source_id(key: str | None, body: bytes, *, client: str) -> str:
+    """The dedupe key within one client's submissions (`client`: `SITE` for signed requests,
+    else `form_client`): its Idempotency-Key, else the hash of the exact body."""
     if key:
-        return "idem:" + key
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+        return f"idem:{client}:{key}"
+    return f"sha256:{client}:{hashlib.sha256(body).hexdigest()}"
+
+
+def form_client(address: str) -> str:
+    """A plain form's client: the token is the same in every visitor's page, so the address
+    (hashed: a dedupe key is no place for it) is all that tells two visitors apart."""
+    return "form-" + hashlib.sha256(address.encode()).hexdigest()[:16]
 
 
 def valid_key(key: str) -> bool:
@@ -100,13 +127,26 @@ def valid_key(key: str) -> bool:
 # --- Authentication ---------------------------------------------------------------------------
 
 
-def signature_valid(header: str, body: bytes, key: str | None) -> bool:
-    """`sha256=<hex of HMAC-SHA256(key, body)>`, compared in constant time."""
+def signed_bytes(timestamp: str, idempotency_key: str | None, body: bytes) -> bytes:
+    """What the signature covers: `f"{timestamp}.{idempotency_key or ''}."` then the body."""
+    return f"{timestamp}.{idempotency_key or ''}.".encode() + body
+
+
+def signature_valid(header: str, signed: bytes, key: str | None) -> bool:
+    """`sha256=<hex of HMAC-SHA256(key, signed)>`, compared in constant time; `signed` is
+    `signed_bytes(...)`."""
     if not key or not header.startswith(SIGNATURE_PREFIX):
         return False
-    expected = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    expected = hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()
     given = header[len(SIGNATURE_PREFIX) :].strip().lower()
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
+def timestamp_seconds(value: str) -> int | None:
+    """The header's unix seconds (digits only, as signed), else None."""
+    if not (0 < len(value) <= 12 and value.isascii() and value.isdigit()):
+        return None
+    return int(value)
 
 
 def token_status(form: Form, config: WebformSettings) -> int | None:
@@ -119,6 +159,10 @@ def token_status(form: Form, config: WebformSettings) -> int | None:
 
 
 # --- Rate limit -------------------------------------------------------------------------------
+
+
+def too_many(retry_after: int) -> JSONResponse:
+    return error(429, "too many submissions; try again later", **{"Retry-After": str(retry_after)})
 
 
 class RateLimiter:
@@ -192,6 +236,89 @@ class RateLimiter:
             return count
 
 
+# --- Replays ---------------------------------------------------------------------------------
+
+
+class SeenOnce:
+    """Values remembered for a while (the signatures taken in their window): in Redis with
+    SET NX EX when there is a broker (shared by every process), else in this process."""
+
+    def __init__(self, redis: Any = None, name: str = "webform-signature") -> None:
+        self.redis, self.name = redis, name
+        self._local: dict[str, float] = {}  # value -> until (epoch seconds of `clock`)
+        self._lock = threading.Lock()
+        self._redis_down = False
+
+    def first(self, value: str, ttl: int) -> bool:
+        """Remember `value` for `ttl` seconds; True unless it was remembered already."""
+        if self.redis is not None:
+            try:
+                taken = self.redis.set(self._key(value), 1, nx=True, ex=max(1, ttl))
+            except Exception as exc:  # remembered here meanwhile; the outage is logged once
+                if not self._redis_down:
+                    log.warning("replay check: redis unreachable (%s); kept in this process", exc)
+                self._redis_down = True
+            else:
+                self._redis_down = False
+                return bool(taken)
+        now = clock.now().timestamp()
+        with self._lock:
+            if len(self._local) > 10_000:
+                self._local = {k: until for k, until in self._local.items() if until > now}
+            if self._local.get(value, 0.0) > now:
+                return False
+            self._local[value] = now + ttl
+            return True
+
+    def forget(self, value: str) -> None:
+        """Let `value` be taken again (its request was not stored after all)."""
+        with self._lock:
+            self._local.pop(value, None)
+        if self.redis is not None:
+            try:
+                self.redis.delete(self._key(value))
+            except Exception as exc:
+                log.warning("replay check: redis unreachable (%s)", exc)
+
+    def _key(self, value: str) -> str:
+        return f"intake:seen:{self.name}:{value}"
+
+
+# --- A key that comes back ---------------------------------------------------------------------
+
+
+def key_reused(
+    runtime: Runtime,
+    raw: RawMessage,
+    channels: tuple[str, ...],
+    same: Callable[[RawMessageRow, RawMessage], bool],
+) -> bool:
+    """True when `raw.source_id` is stored on one of `channels` with content `same` does not
+    find the same as `raw`'s: the client's key came back with another submission."""
+    with runtime.sessions() as session:
+        rows = session.scalars(
+            select(RawMessageRow).where(
+                RawMessageRow.source_id == raw.source_id, RawMessageRow.channel.in_(channels)
+            )
+        )
+        return any(not same(row, raw) for row in rows)
+
+
+def same_form(row: RawMessageRow, raw: RawMessage) -> bool:
+    """The same bytes, or the same fields and files (a client that encoded its retry anew,
+    with another multipart boundary or JSON spacing, sent the same submission)."""
+    if bytes(row.payload) == raw.payload:
+        return True
+    try:
+        stored = parse_form(bytes(row.payload), str(row.transport.get("content_type", "")))
+        return stored == parse_form(raw.payload, str(raw.transport.get("content_type", "")))
+    except MalformedForm:
+        return False
+
+
+KEY_REUSED = f"this {KEY_HEADER} was used for another submission; send a new key"
+
+
 # --- The route --------------------------------------------------------------------------------
 
 
@@ -202,17 +329,21 @@ class WebformEndpoint:
         self.runtime = runtime
         self.config = runtime.settings.webform
         broker = runtime.broker
-        self.limiter = RateLimiter(
-            self.config.rate_limit_per_minute, getattr(broker, "client", None) if broker else None
-        )
+        redis = getattr(broker, "client", None) if broker else None
+        # Per client address: the public plain form, and requests whose signature fails. The
+        # signed site is one credential with a limit of its own: a valid signature is never
+        # refused for what others sent from its address, nor all the site's visitors for 10.
+        self.limiter = RateLimiter(self.config.rate_limit_per_minute, redis)
+        self.signed = RateLimiter(self.config.signed_rate_limit_per_minute, redis, name="site")
+        self.seen = SeenOnce(redis)
 
     async def receive(self, request: Request) -> JSONResponse:
         client = request.client.host if request.client else "unknown"
-        retry_after = await run_in_threadpool(self.limiter.hit, client)
-        if retry_after:
-            return error(
-                429, "too many submissions; try again later", **{"Retry-After": str(retry_after)}
-            )
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if signature is None:  # the plain form: counted per address before anything else
+            retry_after = await run_in_threadpool(self.limiter.hit, client)
+            if retry_after:
+                return too_many(retry_after)
         try:
             body = await read_body(request, self.config.max_body_bytes)
         except BodyTooLarge:
@@ -220,26 +351,94 @@ class WebformEndpoint:
         content_type = request.headers.get("content-type", "")
         if not supported(content_type):
             return error(415, f"send one of {', '.join(FORM_TYPES)}")
-        signature = request.headers.get(SIGNATURE_HEADER)
-        refused = self._check_signature(signature, body)
-        if refused is not None:
-            return refused
+        key = request.headers.get(KEY_HEADER)
+        if key is not None and not valid_key(key):
+            return error(400, f"{KEY_HEADER}: 1 to {MAX_KEY_LENGTH} printable ASCII characters")
+        if signature is None and not self.config.form_token_env:
+            return error(401, f"missing {SIGNATURE_HEADER} header")
+        taken = None
+        if signature is not None:
+            timestamp = request.headers.get(TIMESTAMP_HEADER)
+            checked = await run_in_threadpool(
+                self._check_signature, signature, timestamp, key, body
+            )
+            if isinstance(checked, JSONResponse):  # a failed signature counts for its address
+                retry_after = await run_in_threadpool(self.limiter.hit, client)
+                return too_many(retry_after) if retry_after else checked
+            retry_after = await run_in_threadpool(self.signed.hit, SITE)
+            if retry_after:
+                if checked is not None:
+                    await run_in_threadpool(self.seen.forget, checked)
+                return too_many(retry_after)
+            taken = checked
+            if timestamp is None:  # the body-only signature covers no key: it is not believed
+                key = None  # and the body's hash is the submission's identity
+        answer = await self._parse_and_accept(
+            body, content_type, client, key, signed=signature is not None
+        )
+        if taken is not None and answer.status_code != 202:
+            await run_in_threadpool(self.seen.forget, taken)  # not stored: it may come again
+        return answer
+
+    async def _parse_and_accept(
+        self, body: bytes, content_type: str, client: str, key: str | None, *, signed: bool
+    ) -> JSONResponse:
         try:
-            form = parse_form(body, content_type)
+            form = await run_in_threadpool(parse_form, body, content_type)  # 10 MB: 1 s of CPU
         except MalformedForm as exc:
             return error(400, str(exc))
-        refused = None if signature is not None else self._check_token(form)
-        return refused or await self._accept(request, body, form, content_type, client)
+        refused = None if signed else self._check_token(form)
+        if refused is not None:
+            return refused
+        scope = SITE if signed else form_client(client)
+        return await self._accept(body, form, content_type, client, key, scope)
 
-    def _check_signature(self, signature: str | None, body: bytes) -> JSONResponse | None:
-        """A signature sent must match; none sent is fine only for a plain form with a token."""
-        if signature is None:
-            if self.config.form_token_env:
-                return None
-            return error(401, f"missing {SIGNATURE_HEADER} header")
-        if signature_valid(signature, body, secret(self.config.secret_env)):
-            return None
-        return error(403, "signature does not match")
+    def _check_signature(
+        self, signature: str, timestamp: str | None, key: str | None, body: bytes
+    ) -> JSONResponse | str | None:
+        """The signature over the timestamp, the key and the body; a fresh timestamp; a
+        signature not taken before in its window, unless the key makes it the client's retry.
+        The refusal; else the signature (hex) when taken now, None for a retry."""
+        how = f"sign '<{TIMESTAMP_HEADER}>.<{KEY_HEADER}, or nothing>.' followed by the body"
+        if timestamp is None and self.config.accept_body_only_signature:
+            return self._check_body_only(signature, key, body)
+        if timestamp is None:
+            return error(401, f"missing {TIMESTAMP_HEADER} header (unix seconds); {how}")
+        seconds = timestamp_seconds(timestamp)
+        if seconds is None:
+            return error(403, f"{TIMESTAMP_HEADER} must be unix seconds (digits only)")
+        signed = signed_bytes(timestamp, key, body)
+        if not signature_valid(signature, signed, secret(self.config.secret_env)):
+            return error(403, f"signature does not match; {how}")
+        max_age = self.config.signature_max_age_seconds
+        skew = int(clock.now().timestamp()) - seconds
+        if abs(skew) > max_age:
+            when = "old" if skew > 0 else "ahead of our clock"
+            return error(
+                403,
+                f"{TIMESTAMP_HEADER} is {abs(skew)} s {when} (the limit is {max_age} s): "
+                "sign each request when it is sent",
+            )
+        value = signature[len(SIGNATURE_PREFIX) :].strip().lower()
+        if self.seen.first(value, 2 * max_age + 1):
+            return value
+        if key is None:
+            return error(
+                403,
+                "this signed request was received before; sign each submission anew "
+                f"(a retry carries the same {KEY_HEADER})",
+            )
+        return None  # the client's retry: its key gives it the same reference
+
+    def _check_body_only(
+        self, signature: str, key: str | None, body: bytes
+    ) -> JSONResponse | str | None:
+        """The signature of the body alone (the design's contract): it covers no time and no
+        key, so the caller takes the body's hash as the submission's identity, and a
+        captured body sent again, under any key, is the same complaint, never a new one."""
+        if not signature_valid(signature, body, secret(self.config.secret_env)):
+            return error(403, "signature does not match")
+        return None
 
     def _check_token(self, form: Form) -> JSONResponse | None:
         status = token_status(form, self.config)
@@ -248,24 +447,41 @@ class WebformEndpoint:
         return error(403, f"{TOKEN_FIELD} does not match") if status == 403 else None
 
     async def _accept(
-        self, request: Request, body: bytes, form: Form, content_type: str, client: str
+        self,
+        body: bytes,
+        form: Form,
+        content_type: str,
+        client: str,
+        key: str | None,
+        scope: str,
     ) -> JSONResponse:
-        """Field rules (skipped for a honeypot: a bot learns nothing), then store and answer."""
+        """Field rules (skipped for a honeypot: a bot learns nothing), then store and answer;
+        409 when the key came back with another submission (nothing stored)."""
         honeypot = bool(self.config.honeypot_field and form.get(self.config.honeypot_field))
         errors = {} if honeypot else form_errors(form)
         if errors:
             return JSONResponse({"errors": errors}, status_code=422)
-        key = request.headers.get("idempotency-key")
-        if key is not None and not valid_key(key):
-            return error(400, f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} printable ASCII characters")
         raw = RawMessage(
             channel="webform",
-            source_id=idempotency_source_id(key, body),
+            source_id=idempotency_source_id(key, body, client=scope),
             received_at=clock.now(),
             payload=body,
             transport={"content_type": content_type, "client": client},
         )
-        outcome = await ingest_safely(self.runtime, raw)
+
+        async def reused() -> bool:
+            return await run_in_threadpool(key_reused, self.runtime, raw, ("webform",), same_form)
+
+        try:
+            if key and await reused():
+                return error(409, KEY_REUSED)
+            outcome = await ingest_safely(self.runtime, raw)
+            # Two at once with one key: the second found the first stored; its content told.
+            if key and outcome and outcome.status == OutcomeStatus.DUPLICATE and await reused():
+                return error(409, KEY_REUSED)
+        except OperationalError as exc:
+            log.error("webform: store unreachable: %s", exc.orig)
+            outcome = None
         if outcome is None:
             return error(503, "temporarily unavailable; try again", **{"Retry-After": "30"})
         return JSONResponse({"reference": outcome.reference, "status": "received"}, status_code=202)

@@ -65,7 +65,13 @@ def inject(args: argparse.Namespace, settings: Settings) -> int:
         raw = raw_from_bytes(
             payload, channel=channel, mailbox=args.mailbox, received_at=received_at
         )
-        outcome = pipeline.ingest(rt, [raw]).outcomes()[0]
+        try:
+            outcome = pipeline.ingest(rt, [raw]).outcomes()[0]
+        except OperationalError as exc:  # locked or gone after the start: the MTA tries again
+            print(f"{name}: not taken, the store failed: {exc.orig}", file=sys.stderr)
+            print("intake: stopped; every file is to be handed over again", file=sys.stderr)
+            rt.close()
+            return EX_TEMPFAIL  # what was stored already is a duplicate next time, not lost
         detail = outcome.reference or outcome.error or ""
         print(f"{name}: {outcome.status} raw={outcome.raw_id} {detail}".rstrip())
     rt.close()

@@ -1,8 +1,9 @@
 """The scheduler: the loop that keeps the clocks, and `intake scheduler --once [--at ISO]`.
 
 The loop is a feed of the shared skeleton (`ingest.feed`) whose source is the clock table:
-one instance at a time holds its lock, which a restarted instance takes over within
-`LOCK_TTL` seconds; each cycle is one pass of `handling.scheduler`, whose notices go through
+one instance at a time holds its lock, which a restarted instance takes over at once from
+its dead self on the same machine (`ingest.locks`), and another machine after `LOCK_TTL`
+seconds; each cycle is one pass of `handling.scheduler`, whose notices go through
 the store and onto the queues like every other mail. `--once` runs one pass as of `--at`
 (now by default) and sends what it owes itself, printing each one: for tests, and to catch up
 after an outage beside a live `intake run` (each notice is claimed on its own).
@@ -16,7 +17,7 @@ import sys
 import threading
 from datetime import datetime
 
-from handling.scheduler import Owed, sweep_all
+from handling.scheduler import Owed, left_unsent, sweep_all
 from ingest.feed import Feed, FeedId, PollReport
 from intake import clock
 from intake.cli.wiring import open_daemon_runtime, open_runtime
@@ -28,7 +29,7 @@ from outbound import delivery, jobs
 from outbound.jobs import Job
 
 INTERVAL = 5.0  # seconds between passes
-LOCK_TTL = 20  # a dead holder's lock is free again after this
+LOCK_TTL = 20  # a holder dead on another machine frees the lock after this
 
 
 class SchedulerFeed(Feed):
@@ -56,10 +57,13 @@ def feeds(runtime: Runtime) -> list[Feed]:
 
 
 def run_pass(runtime: Runtime, at: datetime) -> list[tuple[Owed, str]]:
-    """One pass as of `at`, its notices sent here: each with what became of it."""
+    """One pass as of `at`, its notices sent here, and those an earlier pass that was killed
+    left unsent: each with what became of it."""
     previous = clock.use(clock.FakeClock(at))  # every stamp of the pass is `at`
     try:
         owed = sweep_all(runtime.sessions, runtime.settings, at)
+        with runtime.sessions() as session:
+            owed += left_unsent(session, {item.work.target_id for item in owed})
         done = []
         for item in owed:
             try:

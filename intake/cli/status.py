@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from intake import clock
 from intake.cli.wiring import broker_url
+from intake.privacy import redact_url
 from intake.runtime import Runtime
 from intake.states import RawState
 from outbound.broker import queue_depths as broker_depths
@@ -62,7 +63,7 @@ def collect(runtime: Runtime) -> dict[str, Any]:
         }
         report["mailboxes"] = mailbox_health(session, runtime)
         report["channels"] = channel_health(session, runtime)
-    report["broker"] = broker_url(runtime.settings)
+    report["broker"] = redact_url(broker_url(runtime.settings))
     report["queues"] = queue_depths(runtime)
     return report
 

@@ -15,7 +15,7 @@ from ingest import channels
 from intake.cli import bundled_redis
 from intake.errors import ConfigError
 from intake.runtime import Runtime, install
-from intake.settings import Settings
+from intake.settings import Settings, secret
 from outbound.broker import make_broker
 from store import migrate
 from store.db import make_engine, make_sessions
@@ -27,7 +27,11 @@ def runtime_for(settings: Settings, broker: RedisBroker | None = None) -> Runtim
     """A runtime on the store of `settings` (not migrated, not installed), every channel
     registered."""
     channels.load()
-    engine = make_engine(settings.store.url)
+    engine = make_engine(
+        settings.store.url,
+        password=secret(settings.store.password_env),
+        busy_timeout=settings.store.busy_timeout_seconds,
+    )
     return Runtime(settings=settings, engine=engine, sessions=make_sessions(engine), broker=broker)
 
 

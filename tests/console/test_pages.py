@@ -4,6 +4,7 @@ a complaint page, a product correction, and escaping."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -111,6 +112,39 @@ def test_the_session_cookie_is_secure_behind_tls(console):
     assert "secure" in answer.headers["set-cookie"].lower()
 
 
+def test_the_one_list_of_proxies_decides_forwarded_tls_and_the_user_header(tmp_path, make_runtime):
+    """`[http] trusted_proxies` is the only list (issue 11): from a proxy on it, the cookie
+    is Secure when X-Forwarded-Proto says https and its user header names the operator,
+    whatever client X-Forwarded-For names; from any other peer both headers are ignored."""
+    settings = make_settings(
+        tmp_path,
+        console={"trusted_user_header": "X-Remote-User"},
+        http={"trusted_proxies": ["testclient"]},
+    )
+    rt = make_runtime(settings)
+    with rt.sessions.begin() as session:
+        auth.add_user(session, "ayse", PASSWORD)
+    app = make_app(rt, extra=pages.routes(rt), middleware=pages.middleware(rt))
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    with TestClient(app, base_url="http://desk.example", headers=forwarded) as client:
+        assert "secure" in log_in(client).headers["set-cookie"].lower()
+        named = client.get("/", headers={"X-Remote-User": "ayse"}, follow_redirects=False)
+        assert named.status_code == 200
+
+    untrusted = dataclasses.replace(
+        settings, http=dataclasses.replace(settings.http, trusted_proxies=("192.0.2.1",))
+    )
+    rt = make_runtime(untrusted)
+    with rt.sessions.begin() as session:
+        auth.add_user(session, "ayse", PASSWORD)
+    app = make_app(rt, extra=pages.routes(rt), middleware=pages.middleware(rt))
+    with TestClient(app, base_url="http://desk.example", headers=forwarded) as client:
+        assert "secure" not in log_in(client).headers["set-cookie"].lower()
+        client.cookies.clear()
+        claimed = client.get("/", headers={"X-Remote-User": "ayse"}, follow_redirects=False)
+        assert claimed.status_code == 303
+
+
 def test_repeated_failed_logins_are_throttled_even_with_the_right_password_then(console):
     rt, client = console
     for _ in range(rt.settings.console.login_failures_per_minute):
@@ -213,10 +247,13 @@ def test_a_subject_with_a_script_tag_is_shown_as_text(console):
 
 
 def test_a_proxy_header_names_the_user_only_from_a_trusted_proxy(tmp_path, make_runtime):
+    """The peer, not what X-Forwarded-For claims: a client behind the trusted proxy (or one
+    that forges the header) never names the user itself; the one list is [http]'s."""
     for proxies, expected in ((["127.0.0.1"], 303), (["testclient"], 200)):
         settings = make_settings(
             tmp_path,
-            console={"trusted_user_header": "X-Remote-User", "trusted_proxies": proxies},
+            console={"trusted_user_header": "X-Remote-User"},
+            http={"trusted_proxies": proxies},
         )
         rt = make_runtime(settings)
         app = make_app(rt, extra=pages.routes(rt), middleware=pages.middleware(rt))

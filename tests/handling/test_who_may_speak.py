@@ -447,7 +447,7 @@ def test_a_web_form_name_of_200_characters_gets_the_generic_greeting(desk):
     ).encode()
     raw = RawMessage(
         channel="webform",
-        source_id=idempotency_source_id(None, body),
+        source_id=idempotency_source_id(None, body, client="site"),
         received_at=clock_module.now(),
         payload=body,
         transport={"content_type": "application/json", "client": "127.0.0.1"},

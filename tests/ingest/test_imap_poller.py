@@ -7,6 +7,8 @@ a wrong password and a second poller change none of that.
 
 from __future__ import annotations
 
+import io
+import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,9 +17,11 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
+from ingest import pipeline
 from ingest.channels.email import poller as poller_module
 from ingest.channels.email.poller import MailboxPoller, feeds
 from ingest.feed import start
+from intake.privacy import make_handler
 from outbound.broker import make_broker
 from store import repo
 from store.models import ComplaintRow, EventRow, PollStatusRow, RawMessageRow
@@ -65,7 +69,7 @@ def imap(dovecot, tmp_path, redis_url, make_runtime, monkeypatch):
     for user, password in dovecot.users.items():
         monkeypatch.setenv(f"TEST_IMAP_{user.upper()}", password)
 
-    def build(**boxes):
+    def build(sections: dict | None = None, **boxes):
         entries = [
             box(dovecot, "general", **boxes.get("general", {})),
             box(dovecot, "ssl", **boxes.get("ssl", {})),
@@ -75,6 +79,8 @@ def imap(dovecot, tmp_path, redis_url, make_runtime, monkeypatch):
             imap={"backoff_max_seconds": 1, "lock_ttl_seconds": 30, "max_fetch_attempts": 2},
         )
         data = {**_as_mapping(settings), "mailbox": entries}
+        for section, values in (sections or {}).items():  # e.g. {"limits": {...}}
+            data[section] = {**data.get(section, {}), **values}
         from intake.settings import from_mapping
 
         settings = from_mapping(data)
@@ -467,3 +473,144 @@ def test_a_backlog_is_processed_while_the_next_batch_is_fetched(imap, dovecot):
     with rt.sessions() as session:
         refs = list(session.scalars(select(ComplaintRow.reference).order_by(ComplaintRow.id)))
     assert refs == sorted(refs)  # batches processed in order
+
+
+# --- sizes: mail over max_raw_bytes is refused unfetched; FETCHes are budgeted by bytes ------
+
+LIMIT = 200_000  # [limits] max_raw_bytes in these tests
+
+
+def sized_mail(n: int, size: int, sender: str = "buyuk.dosya@example.com") -> bytes:
+    """A mail of about `size` bytes (its body lines of x's)."""
+    head = mail(n, subject=f"Ekli belgeler {n}", sender=sender)
+    lines = max(0, size - len(head)) // 78
+    return head + (b"x" * 76 + b"\r\n") * lines
+
+
+@pytest.fixture
+def received(monkeypatch) -> list[int]:
+    """The bytes every IMAP client of the test reads from its server (lines and literals)."""
+    import imaplib
+
+    counts: list[int] = []
+    real_read, real_readline = imaplib.IMAP4.read, imaplib.IMAP4.readline
+
+    def read(self, size):
+        data = real_read(self, size)
+        counts.append(len(data))
+        return data
+
+    def readline(self):
+        data = real_readline(self)
+        counts.append(len(data))
+        return data
+
+    monkeypatch.setattr(imaplib.IMAP4, "read", read)
+    monkeypatch.setattr(imaplib.IMAP4, "readline", readline)
+    return counts
+
+
+def refused_rows(rt) -> list[RawMessageRow]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(RawMessageRow).where(RawMessageRow.status == "failed")))
+
+
+def test_a_mail_over_max_raw_bytes_is_refused_unfetched_and_recorded(imap, dovecot, received):
+    rt = imap({"limits": {"max_raw_bytes": LIMIT}}, general={"after_ingest": "seen"})
+    dovecot.append("general", "INBOX", mail(1))
+    big = dovecot.append("general", "INBOX", sized_mail(2, 300_000))
+    dovecot.append("general", "INBOX", mail(3))
+    received.clear()
+    stream = io.StringIO()
+    handler = make_handler(stream)  # what `intake run` logs through
+    logging.getLogger().addHandler(handler)
+    try:
+        report = poll(rt)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert sum(received) < 100_000  # the 300 KB body never crossed the wire
+    assert "over max_raw_bytes" in stream.getvalue()
+    assert "buyuk.dosya@" not in stream.getvalue() and "b***@e***.com" in stream.getvalue()
+    assert (report.fetched, report.created, report.failed) == (3, 2, 1)  # its neighbours taken
+    assert count(rt, ComplaintRow) == 2
+    [row] = refused_rows(rt)
+    assert row.payload == b"" and row.transport["uid"] == big
+    assert row.transport["size"] > LIMIT and row.transport["from"] == "buyuk.dosya@example.com"
+    assert "Subject: Ekli belgeler 2" in row.transport["headers"]
+    assert row.error.startswith(f"mail of {row.transport['size']} bytes is over max_raw_bytes")
+    assert "from buyuk.dosya@example.com" in row.error  # the console shows who sent it
+    assert count(rt, EventRow, EventRow.kind == "failed", EventRow.raw_message_id == row.id) == 1
+    flags = dovecot.flags("general")[big]
+    assert "\\Seen" in flags and "$IntakeRefused" in flags
+    again = poll(rt)  # handled: not refused again
+    assert (again.fetched, again.failed) == (0, 0) and len(refused_rows(rt)) == 1
+    error = row.error
+    [retried] = pipeline.process(rt, [row.id]).values()  # `intake retry`, the console's retry
+    assert (retried.status, retried.error) == ("failed", error)  # the reason is kept
+    assert refused_rows(rt)[0].error == error
+
+
+def test_refused_mail_is_not_recorded_again_after_a_resync(imap, dovecot):
+    rt = imap({"limits": {"max_raw_bytes": LIMIT}}, general={"after_ingest": "seen"})
+    dovecot.append("general", "INBOX", mail(1))
+    dovecot.append("general", "INBOX", sized_mail(2, 300_000))
+    poll(rt)
+    dovecot.change_uidvalidity("general", "INBOX")
+    report = poll(rt)  # every UID is new: the keyword says the big one was refused before
+    assert report.resynced and (report.failed, report.duplicates) == (0, 2)
+    assert len(refused_rows(rt)) == 1 and count(rt, ComplaintRow) == 1
+
+
+@pytest.mark.parametrize("after_ingest", ["move", "delete"])
+def test_refused_mail_is_moved_as_processed_mail_is_but_never_deleted(imap, dovecot, after_ingest):
+    rt = imap({"limits": {"max_raw_bytes": LIMIT}}, general={"after_ingest": after_ingest})
+    dovecot.append("general", "INBOX", sized_mail(1, 300_000))
+    dovecot.append("general", "INBOX", mail(2))
+    assert (poll(rt).created, len(refused_rows(rt))) == (1, 1)
+    assert poll(rt).failed == 0  # the second cycle: nothing refused again
+    [row] = refused_rows(rt)
+    if after_ingest == "move":
+        assert dovecot.uids("general") == [] and len(dovecot.uids("general", "Processed")) == 2
+        assert "general/Processed" in row.error
+    else:  # stored nowhere else: kept, marked, and the leftover pass leaves it alone
+        [(uid, flags)] = dovecot.flags("general").items()
+        assert uid == row.transport["uid"] and "$IntakeRefused" in flags
+        assert "general/INBOX" in row.error
+
+
+def test_a_batch_over_the_byte_budget_is_fetched_in_several_fetches(imap, dovecot, monkeypatch):
+    rt = imap({"imap": {"batch_bytes": 100_000, "fetch_alone_bytes": 60_000}})
+    sizes = [40_000, 40_000, 40_000, 70_000, 10_000, 10_000]
+    uids = [dovecot.append("general", "INBOX", sized_mail(n, size)) for n, size in enumerate(sizes)]
+    calls: list[list[int]] = []
+    real_fetch = poller_module.ImapFolder.fetch
+
+    def fetch(self, group):
+        calls.append(list(group))
+        return real_fetch(self, group)
+
+    monkeypatch.setattr(poller_module.ImapFolder, "fetch", fetch)
+    report = poll(rt)
+    # 40+40 | 40 (+40 would pass 100 KB) | 70 alone (over 60 KB) | 10+10
+    assert calls == [uids[0:2], uids[2:3], uids[3:4], uids[4:6]]
+    assert (report.fetched, report.created, report.duplicates) == (6, 6, 0)
+    assert count(rt, RawMessageRow) == 6 and count(rt, ComplaintRow) == 6
+    assert dovecot.uids("general") == []
+    with rt.sessions() as session:
+        assert repo.get_watermark(session, "email", "general/INBOX")["uid"] == uids[-1]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "groups"),
+    [
+        ([], []),
+        ([10, 10, 10], [[0, 1, 2]]),
+        ([45, 45, 45, 5], [[0, 1], [2, 3]]),  # within the budget of 100
+        ([10, 500, 10], [[0], [1], [2]]),  # over the budget by itself: alone
+        ([10, 60, 10], [[0], [1], [2]]),  # over `alone` (50): alone
+        ([0, 0, 40, 0], [[0, 1, 2, 3]]),  # unknown sizes (0) ride along
+    ],
+)
+def test_plan_fetches_budgets_by_bytes(sizes, groups):
+    sized = list(enumerate(sizes))
+    assert poller_module.plan_fetches(sized, budget=100, alone=50) == groups

@@ -28,7 +28,7 @@ from tests.ingest.telegram.fake_api import FakeBotAPI, ServerThread
 from tests.ingest.twitter.conftest import SECRETS as X_SECRETS
 from tests.ingest.twitter.conftest import load as load_x
 from tests.ingest.twitter.fake_x import FakeX, FakeXServer
-from tests.ingest.webform.site import API_TOKEN, ENVIRONMENT, sign
+from tests.ingest.webform.site import API_TOKEN, ENVIRONMENT, signed_headers
 
 pytestmark = pytest.mark.system
 
@@ -122,7 +122,7 @@ def test_one_message_on_every_channel_reaches_its_unit_and_is_acknowledged_there
     answer = httpx.post(
         f"{base}/webhooks/webform",
         content=form,
-        headers={"Content-Type": "application/json", "X-Intake-Signature": sign(form)},
+        headers={"Content-Type": "application/json", **signed_headers(form)},
     )
     assert answer.status_code == 202, answer.text
     # the desk API (a call-centre entry)

@@ -1,9 +1,11 @@
 """IMAP as a channel: one connection to one folder of one `[[mailbox]]`, with imapclient.
 
 Connect (implicit TLS, STARTTLS, or plain to loopback), log in with a password or XOAUTH2,
-list the UIDs after the watermark, fetch them in batches without setting \\Seen
-(`BODY.PEEK[]`), and apply the after-ingest action (\\Seen, MOVE, delete) in batches: one flag
-change per message makes Dovecot re-read the whole Maildir each time.
+list the UIDs after the watermark, ask their sizes (`RFC822.SIZE`, one FETCH a batch), fetch
+them without setting \\Seen (`BODY.PEEK[]`), and apply the after-ingest action (\\Seen, MOVE,
+delete) in batches: one flag change per message makes Dovecot re-read the whole Maildir each
+time. Mail refused for its size is never fetched: only a few header fields, capped, to say
+who sent it; it carries the keyword `$IntakeRefused` on the server.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from intake.settings import MailboxSettings, secret
 log = logging.getLogger(__name__)
 
 ACTION_BATCH = 500
+REFUSED = b"$IntakeRefused"  # the keyword on mail refused unfetched (too large)
+HEADER_FIELDS = "FROM REPLY-TO SUBJECT DATE MESSAGE-ID"  # who sent a refused mail, and what
+HEADER_CAP = 16 * 1024  # bytes of those fields at most
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,13 @@ class Fetched:
     uid: int
     payload: bytes | None  # None: the server had no body for it (expunged meanwhile, or broken)
     internaldate: datetime | None
+
+
+@dataclass(frozen=True)
+class Sized:
+    uid: int
+    size: int | None  # RFC822.SIZE; None: the server said nothing (expunged meanwhile)
+    refused: bool  # carries REFUSED: refused before (then kept on the server)
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,38 @@ class ImapFolder:
                 yield Fetched(uid, None, None)
                 continue
             yield Fetched(uid, data.get(b"BODY[]"), _aware(data.get(b"INTERNALDATE")))
+
+    def sizes(self, uids: list[int]) -> dict[int, Sized]:
+        """The RFC822.SIZE of `uids` (and whether each was refused before), in one FETCH."""
+        response = self._connected.fetch(uids, ["RFC822.SIZE", "FLAGS"]) if uids else {}
+        sized = {}
+        for uid in uids:
+            data = response.get(uid) or {}
+            size = data.get(b"RFC822.SIZE")
+            flags = data.get(b"FLAGS") or ()
+            sized[uid] = Sized(uid, int(size) if size is not None else None, REFUSED in flags)
+        return sized
+
+    def headers(self, uids: list[int]) -> dict[int, Fetched]:
+        """A few header fields of `uids` (at most HEADER_CAP bytes each) and INTERNALDATE."""
+        section = f"BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})]<0.{HEADER_CAP}>"
+        response = self._connected.fetch(uids, [section, "INTERNALDATE"]) if uids else {}
+        found = {}
+        for uid, data in response.items():
+            text = next((v for k, v in data.items() if k.startswith(b"BODY[")), None)
+            found[uid] = Fetched(uid, text, _aware(data.get(b"INTERNALDATE")))
+        return found
+
+    def refuse(self, uids: list[int]) -> None:
+        """Mark mail refused unfetched: the keyword, then what processed mail gets (\\Seen or
+        MOVE); with `delete` it is only marked \\Seen, as it is stored nowhere else."""
+        for start in range(0, len(uids), ACTION_BATCH):
+            batch = uids[start : start + ACTION_BATCH]
+            self._connected.add_flags(batch, [REFUSED], silent=True)
+            if self.box.after_ingest == "delete":
+                self._connected.add_flags(batch, [b"\\Seen"], silent=True)
+        if self.box.after_ingest != "delete":
+            self.finish(uids)
 
     def finish(self, uids: list[int]) -> None:
         """The after-ingest action on stored mail, in batches."""

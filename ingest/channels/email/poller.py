@@ -2,9 +2,13 @@
 
 A cycle fetches everything after the watermark (UIDVALIDITY + last UID) in batches and stores
 each batch through the pipeline with the watermark that covers it, in one commit; only then
-is the mail marked, moved or deleted on the server. Between cycles the feed waits in IDLE
-(re-issued before the server's timeout), or sleeps the poll interval where IDLE is off. The
-loop, its lock, backoff and health are the shared feed skeleton's (`ingest.feed`).
+is the mail marked, moved or deleted on the server. The sizes of a batch come first: mail over
+`[limits] max_raw_bytes` is refused without its body being fetched (recorded failed, with who
+sent it, and marked on the server so that it is not refused again), and the rest is fetched
+in FETCHes whose bodies add up to `[imap] batch_bytes` at most, a large mail on its own.
+Between cycles the feed waits in IDLE (re-issued before the server's timeout), or sleeps the
+poll interval where IDLE is off. The loop, its lock, backoff and health are the shared feed
+skeleton's (`ingest.feed`).
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 from typing import Any
 
 from imapclient.exceptions import IMAPClientError
 
 from ingest import pipeline
-from ingest.channels.email.imap import Fetched, FolderState, ImapFolder
+from ingest.channels.email.imap import REFUSED, Fetched, FolderState, ImapFolder, Sized
 from ingest.channels.email.raw import raw_from_bytes
 from ingest.feed import Feed, FeedId, PollReport, Tally
 from intake import clock
@@ -92,11 +99,19 @@ class MailboxPoller(Feed):
         for start in range(0, len(uids), self.box.fetch_batch):
             batch = uids[start : start + self.box.fetch_batch]
             self.renew_lock()
-            stored, raws = self._take(self.folder.fetch(batch), state.uidvalidity, mark, tally)
-            mark = {**mark, "uid": batch[-1]}
-            mark.pop("since", None)
-            self._store(raws, mark, tally, overlap)  # the watermark moves with the commit
-            self.folder.finish(stored)
+            groups = self._admit(batch, state.uidvalidity, tally)
+            for n, group in enumerate(groups):
+                self.renew_lock()
+                stored, raws = self._take(self.folder.fetch(group), state.uidvalidity, mark, tally)
+                # the last group covers the refused mail after it, recorded already
+                mark = {**mark, "uid": group[-1] if n < len(groups) - 1 else batch[-1]}
+                mark.pop("since", None)
+                self._store(raws, mark, tally, overlap)  # the watermark moves with the commit
+                self.folder.finish(stored)
+            if not groups:  # all refused (recorded): the watermark goes past them
+                mark = {**mark, "uid": batch[-1]}
+                mark.pop("since", None)
+                self.save_watermark(mark)
             if self.progress:
                 self.progress(len(batch), len(uids))
         self._drain(tally)
@@ -116,6 +131,61 @@ class MailboxPoller(Feed):
         )
         self.save_watermark(mark)
         return mark
+
+    def _admit(self, uids: list[int], uidvalidity: int, tally: Tally) -> list[list[int]]:
+        """The sizes of `uids` first (one FETCH): mail over `max_raw_bytes` is refused and
+        recorded without its body being fetched; the rest in groups to fetch, in UID order,
+        each within `[imap] batch_bytes` (a mail over `fetch_alone_bytes` alone)."""
+        limit = self.runtime.settings.limits.max_raw_bytes
+        sized = self.folder.sizes(uids)
+        over = [item for item in sized.values() if (item.size or 0) > limit]
+        if over:
+            self._refuse(over, uidvalidity, limit, tally)
+        refused = {item.uid for item in over}
+        imap = self.runtime.settings.imap
+        return plan_fetches(
+            [(uid, sized[uid].size or 0) for uid in uids if uid not in refused],
+            imap.batch_bytes,
+            imap.fetch_alone_bytes,
+        )
+
+    def _refuse(self, over: list[Sized], uidvalidity: int, limit: int, tally: Tally) -> None:
+        """Record each mail over the limit failed, with a few header fields (who sent it), then
+        mark it on the server; mail marked so before (a resync) is not recorded twice."""
+        new = [item for item in over if not item.refused]
+        heads = self.folder.headers([item.uid for item in new]) if new else {}
+        where = self.box.move_to if self.box.after_ingest == "move" else self.folder_name
+        for item in new:
+            head = heads.get(item.uid)
+            text = (head.payload or b"") if head else b""
+            sender = _sender(text)
+            error = (
+                f"mail of {item.size} bytes is over max_raw_bytes {limit}: refused, not "
+                f"fetched; from {sender or '(unknown)'}; kept on the server in "
+                f"{self.box.name}/{where}, keyword {REFUSED.decode()}"
+            )
+            raw = RawMessage(
+                channel=self.box.channel,
+                source_id=f"imap:{self.key}:{uidvalidity}:{item.uid}",
+                payload=b"",  # nothing for `intake retry` to make a complaint of
+                received_at=(head.internaldate if head else None) or clock.now(),
+                mailbox=self.box.name,
+                transport={
+                    "mailbox": self.box.name,
+                    "folder": self.folder_name,
+                    "uidvalidity": uidvalidity,
+                    "uid": item.uid,
+                    "size": item.size,
+                    "refused": "over max_raw_bytes",
+                    "from": sender,
+                    "headers": text.decode("utf-8", "replace"),
+                },
+            )
+            pipeline.reject(self.runtime, raw, error)
+        tally.fetched += len(over)
+        tally.failed += len(new)
+        tally.duplicates += len(over) - len(new)
+        self.folder.refuse([item.uid for item in over])
 
     def _take(
         self, fetched: Iterable[Fetched], uidvalidity: int, mark: dict[str, Any], tally: Tally
@@ -188,11 +258,15 @@ class MailboxPoller(Feed):
         if not retry:
             return
         uids = sorted(int(uid) for uid in retry)
-        stored, raws = self._take(self.folder.fetch(uids), uidvalidity, mark, tally)
-        for uid in stored:
+        groups = self._admit(uids, uidvalidity, tally)
+        for uid in set(uids).difference(*groups):  # refused for their size: recorded
             retry.pop(str(uid), None)
-        self._store(raws, mark, tally)
-        self.folder.finish(stored)
+        for group in groups:
+            stored, raws = self._take(self.folder.fetch(group), uidvalidity, mark, tally)
+            for uid in stored:
+                retry.pop(str(uid), None)
+            self._store(raws, mark, tally)
+            self.folder.finish(stored)
 
     def _note_fetch_failure(
         self, mark: dict[str, Any], uid: int, uidvalidity: int, error: str, tally: Tally
@@ -218,7 +292,10 @@ class MailboxPoller(Feed):
 
     def _finish_leftovers(self, last_uid: int) -> None:
         """Mail stored before a crash but not yet marked/moved/deleted on the server."""
-        criteria = ("UNSEEN",) if self.box.after_ingest == "seen" else ()
+        criteria: tuple = {
+            "seen": ("UNSEEN",),
+            "delete": ("UNKEYWORD", REFUSED.decode()),  # refused mail is kept, never deleted
+        }.get(self.box.after_ingest, ())
         leftovers = self.folder.uids_up_to(last_uid, criteria)
         if leftovers:
             log.info(
@@ -255,6 +332,36 @@ class MailboxPoller(Feed):
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+def plan_fetches(sized: list[tuple[int, int]], budget: int, alone: int) -> list[list[int]]:
+    """(UID, size) pairs, in order, cut into FETCHes whose sizes add up to `budget` at most;
+    a mail over `alone` (or over the budget by itself) is a FETCH of its own."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    total, big = 0, False
+    for uid, size in sized:
+        if group and (big or size > alone or total + size > budget):
+            groups.append(group)
+            group, total = [], 0
+        group.append(uid)
+        total, big = total + size, size > alone
+    if group:
+        groups.append(group)
+    return groups
+
+
+def _sender(headers: bytes) -> str:
+    """The address in From (else Reply-To) of a refused mail's header fields, or ""."""
+    try:
+        fields = BytesHeaderParser(policy=compat32).parsebytes(headers)
+        for name in ("From", "Reply-To"):
+            for _, address in getaddresses([str(value) for value in fields.get_all(name, [])]):
+                if "@" in address:
+                    return address[:254]
+    except Exception:  # headers this broken say nothing; the size is reason enough
+        pass
+    return ""
 
 
 def feeds(runtime: Runtime) -> list[Feed]:

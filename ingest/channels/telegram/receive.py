@@ -214,8 +214,13 @@ class Receiver:
 
     async def receive(self, update: dict[str, Any]) -> Outcome | None:
         """Store one update; None when it is not for the desk. Telegram errors propagate (the
-        caller retries), anything else is recorded as a rejected item."""
-        found = message_for_us(update, await self.identify())
+        caller retries), anything else is recorded as a rejected item, so that one update of a
+        shape we did not foresee never holds the offset back."""
+        me = await self.identify()
+        try:
+            found = message_for_us(update, me)
+        except Exception as exc:  # e.g. `from` that is not an object: keep it, go on
+            return await self._reject(update, exc)
         if found is None:
             log.info("update %s: not for the desk, skipped", update.get("update_id"))
             return None
@@ -230,8 +235,7 @@ class Receiver:
         except TelegramError:
             raise
         except Exception as exc:  # a shape we did not foresee: keep it, go on
-            error = f"unreadable update: {type(exc).__name__}: {exc}"
-            return await run_in_threadpool(pipeline.reject, self.runtime, unreadable(update), error)
+            return await self._reject(update, exc)
         ingested = await run_in_threadpool(pipeline.ingest, self.runtime, [raw])
         outcome = ingested.outcomes()[0]
         log.info(
@@ -244,6 +248,10 @@ class Receiver:
         if outcome.status != OutcomeStatus.DUPLICATE:
             await self.answer_command(message)
         return outcome
+
+    async def _reject(self, update: dict[str, Any], exc: Exception) -> Outcome:
+        error = f"unreadable update: {type(exc).__name__}: {exc}"
+        return await run_in_threadpool(pipeline.reject, self.runtime, unreadable(update), error)
 
     async def answer_command(self, message: dict[str, Any]) -> None:
         """/start (and /help): how to complain and the KVKK notice (aydınlatma metni)."""

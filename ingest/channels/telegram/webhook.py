@@ -18,6 +18,7 @@ from telegram.error import TelegramError
 
 from ingest.channels.telegram.api import http, new_bot
 from ingest.channels.telegram.receive import Receiver
+from ingest.channels.webform import BodyTooLarge, read_body
 from intake.errors import IntakeError
 from intake.runtime import Runtime
 from intake.settings import secret
@@ -78,26 +79,24 @@ class Webhook:
 
 
 async def read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it is over `limit` bytes (checked while reading, not trusted
-    from Content-Length alone)."""
-    if int(request.headers.get("content-length") or 0) > limit:
-        return None
-    body = bytearray()
+    """The body, or None once it is over `limit` bytes: the web form's reader (Content-Length
+    and the streamed count, the rest drained so that the 413 is read); its time is bounded
+    for every route by `ingest.webhooks.BodyDeadline`."""
     try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return None
+        return await read_body(request, limit)
+    except BodyTooLarge:
+        return None
     except ClientDisconnect:
         return b""
-    return bytes(body)
 
 
 def parse_update(body: bytes) -> dict[str, Any] | str:
     """The update object, or what is wrong with the body."""
     try:
         update = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: also an integer of over 4300 digits (Python's int_max_str_digits), which
+        # is no JSONDecodeError and was a 500; RecursionError: nested too deep.
         return f"malformed JSON: {exc}"
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return "not a Telegram update (no update_id)"

@@ -3,6 +3,7 @@ CİMER/TÜBİMER become complaints; a petition entered twice is one complaint.""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -109,10 +110,58 @@ def test_tubimer_petition_with_the_same_number_is_another_complaint(site):
 def test_phone_entry_sent_twice_with_its_idempotency_key_is_one_complaint(site):
     first = post(site, CALL, **{"Idempotency-Key": "call-7781"})
     again = post(site, CALL, **{"Idempotency-Key": "call-7781"})
+    respaced = site.http.post(
+        PATH,
+        content=json.dumps(dict(reversed(list(CALL.items()))), indent=2).encode(),
+        headers={"Authorization": f"Bearer {API_TOKEN}", "Idempotency-Key": "call-7781"},
+    )
 
-    assert (first.status_code, again.status_code) == (201, 200)
+    assert (first.status_code, again.status_code, respaced.status_code) == (201, 200, 200)
     assert again.json()["reference"] == first.json()["reference"]
-    assert [raw.source_id for raw in site.raws()] == ["entry:call-7781"]
+    assert respaced.json()["reference"] == first.json()["reference"]
+    assert [raw.source_id for raw in site.raws()] == ["entry:call_centre:call-7781"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"text": "Başka bir arama: kart okuyucum tanınmıyor."}, {"channel": "face_to_face"}],
+)
+def test_an_idempotency_key_sent_again_with_another_entry_is_409_and_nothing_is_stored(
+    site, change
+):
+    first = post(site, CALL, **{"Idempotency-Key": "call-7781"})
+    stored_events = site.count(EventRow)
+    again = post(site, {**CALL, **change}, **{"Idempotency-Key": "call-7781"})
+
+    assert first.status_code == 201
+    assert again.status_code == 409
+    assert "Idempotency-Key" in again.json()["error"] and "reference" not in again.json()
+    assert site.count() == 1
+    [raw] = site.raws()
+    assert json.loads(raw.payload) == CALL
+    assert site.count(EventRow) == stored_events
+
+
+def test_one_operators_key_sent_by_another_does_not_get_its_reference(start_site, monkeypatch):
+    """Keys were global: an operator (or system) that sent another's key got that one's
+    reference back, and its own entry was dropped. Now a key counts per API token."""
+    monkeypatch.setenv("INTAKE_API_TOKEN_FRONT_DESK", "front-desk-test-token")
+    site = start_site(
+        api_tokens={
+            "call_centre": "INTAKE_API_TOKEN_CALL_CENTRE",
+            "front_desk": "INTAKE_API_TOKEN_FRONT_DESK",
+        }
+    )
+    front_desk = "front-desk-test-token"
+    mine = post(site, CALL, **{"Idempotency-Key": "42"})
+    same_key_and_body = post(site, CALL, token=front_desk, **{"Idempotency-Key": "42"})
+    again = post(site, CALL, token=front_desk, **{"Idempotency-Key": "42"})
+
+    assert (mine.status_code, same_key_and_body.status_code, again.status_code) == (201, 201, 200)
+    assert same_key_and_body.json()["reference"] != mine.json()["reference"]
+    assert again.json()["reference"] == same_key_and_body.json()["reference"]
+    assert site.count() == 2
+    assert {raw.transport["operator"] for raw in site.raws()} == {"call_centre", "front_desk"}
 
 
 @pytest.mark.parametrize(
@@ -155,13 +204,35 @@ def test_a_local_time_without_a_zone_is_istanbul_time(site):
     assert complaint.received_at == datetime(2026, 3, 2, 7, 15, tzinfo=timezone.utc)
 
 
-def test_guessing_tokens_is_throttled_per_client_and_the_right_token_waits_too(site):
+def test_guessing_tokens_is_throttled_per_client_and_the_right_token_still_passes(site):
+    """Ten wrong tokens lock their address out of guessing, not the operator whose token is
+    right (issue 11, defect 9): a valid token is never refused for what others sent."""
     from ingest.channels.desk import AUTH_FAILURES_PER_MINUTE
     from tests.ingest.webform.site import away_from_minute_edge
 
     away_from_minute_edge()
     for _ in range(AUTH_FAILURES_PER_MINUTE):
         assert post(site, CALL, token="guess").status_code == 401
-    refused = post(site, CALL)  # even the right token: this client is locked for the minute
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
-    assert site.count(RawMessageRow) == 0
+    locked = post(site, CALL, token="guess")
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+    assert post(site, CALL).status_code == 201
+    assert site.count(RawMessageRow) == 1
+
+
+def test_each_token_has_a_limit_of_its_own_wherever_it_comes_from(start_site, monkeypatch):
+    from tests.ingest.webform.site import away_from_minute_edge
+
+    monkeypatch.setenv("INTAKE_API_TOKEN_FRONT_DESK", "front-desk-test-token")
+    site = start_site(
+        api_tokens={
+            "call_centre": ("INTAKE_API_TOKEN_CALL_CENTRE", 2),
+            "front_desk": ("INTAKE_API_TOKEN_FRONT_DESK", 600),
+        }
+    )
+    away_from_minute_edge()
+    calls = [post(site, {**CALL, "text": f"{CALL['text']} ({n})"}) for n in range(3)]
+    other = post(site, CALL, token="front-desk-test-token")
+
+    assert [r.status_code for r in calls] == [201, 201, 429]
+    assert int(calls[-1].headers["Retry-After"]) >= 1
+    assert other.status_code == 201

@@ -46,7 +46,8 @@ def test_petition_number_is_the_dedupe_key_and_other_entries_get_their_own():
 
     assert (petition.channel, petition.source_id) == ("cimer", "123")
     assert call.source_id.startswith("entry:") and len(call.source_id) > 10
-    assert keyed.source_id == "entry:k1"
+    assert keyed.source_id == "entry:op:k1"  # the operator's key: another's is another
+    assert build_raw(entry(), "o:p", settings, idempotency_key="k1").source_id == "entry:o%3Ap:k1"
 
 
 def test_field_rules_name_every_field_at_fault():

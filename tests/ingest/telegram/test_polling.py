@@ -125,6 +125,31 @@ def test_a_failed_download_stores_nothing_and_is_retried(telegram_runtime, bot_a
     assert len(complaints(runtime)) == 3 and count(runtime, RawMessageRow) == 3
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"from": "not an object"},  # message_for_us cannot read it
+        {"date": 10**20},  # past time_t: the raw item cannot be built
+        {"photo": [{"file_size": 1}]},  # a photo without its file_id
+    ],
+)
+def test_an_update_that_cannot_be_read_is_kept_as_failed_and_the_feed_goes_on(
+    telegram_runtime, bot_api, change
+):
+    runtime = telegram_runtime()
+    odd = private(2)
+    odd["message"].update(change)
+    bot_api.push(private(1), odd, private(3))
+
+    poll(runtime)
+
+    assert len(complaints(runtime)) == 2
+    failed = [r for r in raws(runtime) if r.status == "failed"]
+    assert [r.source_id for r in failed] == ["update:200002"]
+    assert failed[0].error.startswith("unreadable update:")
+    assert bot_api.offsets()[-1] == 200004  # the offset went past the odd one
+
+
 def test_the_offset_survives_a_restart(telegram_runtime, bot_api):
     runtime = telegram_runtime()
     bot_api.push(private(1), private(2))

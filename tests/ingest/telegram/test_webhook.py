@@ -65,7 +65,10 @@ def test_a_forged_update_is_refused(webhook, secret):
     assert raws(runtime) == []
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b"[1, 2]", b'{"message": {}}'])
+DEEP = b'{"update_id": 1, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b"[1, 2]", b'{"message": {}}', DEEP])
 def test_a_malformed_body_is_refused_and_nothing_stored(webhook, body):
     runtime, url = webhook
     response = post(url, body)

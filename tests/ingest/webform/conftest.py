@@ -15,11 +15,12 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def start_site(tmp_path, make_runtime, redis_url):
-    """`start_site(store_url=None, **webform_settings)`: a site, stopped after the test."""
+    """`start_site(store_url=None, api_tokens=None, **webform_settings)`: a site, stopped
+    after the test."""
     stack = []
 
-    def start(store_url: str | None = None, **webform):
-        context = serve(tmp_path, make_runtime, redis_url, store_url, **webform)
+    def start(store_url: str | None = None, api_tokens: dict[str, str] | None = None, **webform):
+        context = serve(tmp_path, make_runtime, redis_url, store_url, api_tokens, **webform)
         stack.append(context)
         return context.__enter__()
 

@@ -3,6 +3,7 @@ over a real store (SQLite or PostgreSQL) and a real Redis broker. Shared by the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from ingest.webhooks import HttpServer
 from intake import clock
 from intake.runtime import Runtime
+from intake.settings import ApiTokenSettings
 from outbound.broker import make_broker
 from store.models import ComplaintRow, RawMessageRow
 from tests.conftest import free_port, make_settings
@@ -31,8 +33,40 @@ ENVIRONMENT = {
 }
 
 
-def sign(body: bytes, key: str = SECRET) -> str:
-    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+def sign(
+    body: bytes,
+    key: str = SECRET,
+    *,
+    timestamp: int | str | None = None,
+    idempotency_key: str | None = None,
+) -> str:
+    """The X-Intake-Signature of `body` as the website signs it: the HMAC-SHA256 of
+    f"{timestamp}.{idempotency_key or ''}." + body (the timestamp: now, on the test clock)."""
+    stamp = now_stamp() if timestamp is None else timestamp
+    signed = f"{stamp}.{idempotency_key or ''}.".encode() + body
+    return "sha256=" + hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def now_stamp() -> str:
+    return str(int(clock.now().timestamp()))
+
+
+def signed_headers(
+    body: bytes,
+    idempotency_key: str | None = None,
+    *,
+    timestamp: int | str | None = None,
+    key: str = SECRET,
+) -> dict[str, str]:
+    """The headers of a signed submission: signature, timestamp and the key, when given."""
+    stamp = str(now_stamp() if timestamp is None else timestamp)
+    headers = {
+        "X-Intake-Timestamp": stamp,
+        "X-Intake-Signature": sign(body, key, timestamp=stamp, idempotency_key=idempotency_key),
+    }
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return headers
 
 
 @dataclass
@@ -58,9 +92,16 @@ class Site:
 
 @contextmanager
 def serve(
-    tmp_path: Path, make_runtime, redis_url: str, store_url: str | None = None, **webform: object
+    tmp_path: Path,
+    make_runtime,
+    redis_url: str,
+    store_url: str | None = None,
+    api_tokens: dict[str, str | tuple[str, int]] | None = None,
+    **webform: object,
 ) -> Iterator[Site]:
-    """Start the app on a free port; stop it (and the broker's pool) afterwards."""
+    """Start the app on a free port; stop it (and the broker's pool) afterwards.
+    `api_tokens`: the `[[api_token]]` names and the variables holding them (else the one
+    of settings.toml)."""
     overrides: dict = {
         "http": {"listen": f"127.0.0.1:{free_port()}"},
         "webform": {"rate_limit_per_minute": 1000, **webform},
@@ -68,6 +109,14 @@ def serve(
     if store_url:
         overrides["store"] = {"url": store_url}
     settings = make_settings(tmp_path, **overrides)
+    if api_tokens is not None:
+        settings = dataclasses.replace(
+            settings,
+            api_token=tuple(
+                ApiTokenSettings(name, *(env if isinstance(env, tuple) else (env,)))
+                for name, env in api_tokens.items()
+            ),
+        )
     broker = make_broker(settings, redis_url)
     runtime = make_runtime(settings, broker=broker)
     server = HttpServer(runtime)

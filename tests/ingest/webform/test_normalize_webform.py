@@ -9,7 +9,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ingest.channels.webform import RateLimiter, idempotency_source_id, signature_valid
+from ingest.channels.webform import (
+    RateLimiter,
+    SeenOnce,
+    form_client,
+    idempotency_source_id,
+    signature_valid,
+    signed_bytes,
+)
 from normalize.records import EmailLimits
 from normalize.webform import MalformedForm, form_errors, normalize_webform, parse_form
 from tests.conftest import DATA
@@ -165,17 +172,53 @@ def test_field_rules(fields, errors):
     assert set(form_errors(form)) == errors
 
 
-def test_signature_is_hmac_sha256_of_the_raw_body():
-    body = b"message=merhaba"
-    assert signature_valid(sign(body), body, "webform-test-secret")
-    assert not signature_valid(sign(body), body + b" ", "webform-test-secret")
-    assert not signature_valid(sign(body).removeprefix("sha256="), body, "webform-test-secret")
-    assert not signature_valid(sign(body), body, None)  # no secret configured: nothing verifies
+def test_signature_is_hmac_sha256_of_timestamp_key_and_raw_body():
+    body, key = b"message=merhaba", "webform-test-secret"
+    assert signed_bytes("1772443800", "k-1", body) == b"1772443800.k-1.message=merhaba"
+    assert signed_bytes("1772443800", None, body) == b"1772443800..message=merhaba"
+    good = sign(body, timestamp="1772443800", idempotency_key="k-1")
+    assert signature_valid(good, signed_bytes("1772443800", "k-1", body), key)
+    assert not signature_valid(good, signed_bytes("1772443801", "k-1", body), key)
+    assert not signature_valid(good, signed_bytes("1772443800", "k-2", body), key)
+    assert not signature_valid(good, signed_bytes("1772443800", None, body), key)
+    assert not signature_valid(good, signed_bytes("1772443800", "k-1", body + b" "), key)
+    assert not signature_valid(
+        good.removeprefix("sha256="), signed_bytes("1772443800", "k-1", body), key
+    )
+    assert not signature_valid(good, signed_bytes("1772443800", "k-1", body), None)  # no secret
 
 
-def test_dedupe_key_is_the_idempotency_key_else_the_body_hash():
-    assert idempotency_source_id("k-1", b"x") == "idem:k-1"
-    assert idempotency_source_id(None, b"x") == "sha256:" + hashlib.sha256(b"x").hexdigest()
+def test_dedupe_key_is_the_clients_idempotency_key_else_its_body_hash():
+    digest = hashlib.sha256(b"x").hexdigest()
+    assert idempotency_source_id("k-1", b"x", client="site") == "idem:site:k-1"
+    assert idempotency_source_id(None, b"x", client="site") == f"sha256:site:{digest}"
+    a, b = form_client("203.0.113.7"), form_client("198.51.100.1")
+    assert a != b and "203.0.113.7" not in a
+    assert idempotency_source_id("k-1", b"x", client=a) != idempotency_source_id(
+        "k-1", b"x", client=b
+    )
+
+
+def test_a_signature_is_seen_once_in_its_window_without_redis(clock):
+    from datetime import timedelta
+
+    seen = SeenOnce()
+    assert seen.first("abc", 601) and not seen.first("abc", 601)
+    assert seen.first("def", 601)
+    clock.set(clock() + timedelta(seconds=602))
+    assert seen.first("abc", 601)  # its window is over
+    seen.forget("abc")
+    assert seen.first("abc", 601)
+
+
+def test_seen_signatures_are_kept_in_the_process_when_redis_is_down():
+    import redis
+
+    from tests.conftest import free_port
+
+    nobody = redis.Redis(port=free_port(), socket_connect_timeout=0.5)  # nothing listens
+    seen = SeenOnce(redis=nobody)
+    assert seen.first("abc", 601) and not seen.first("abc", 601)
 
 
 def test_rate_limit_window_without_redis_counts_in_process():
