@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -19,19 +20,39 @@ def make_engine(url: str, *, password: str | None = None, busy_timeout: float = 
         parsed = parsed.set(password=password)
     if parsed.get_backend_name() != "sqlite":
         # A silent database must not hang a worker past Dramatiq's time limit.
-        return create_engine(
+        engine = create_engine(
             parsed,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,
             connect_args={"connect_timeout": 10},
         )
+        _ping_fails_as_a_disconnect(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _ping_fails_as_a_disconnect(engine: Engine) -> None:
+    """A pooled connection whose ping fails is replaced, whatever the failure: SQLAlchemy's
+    psycopg ping restores autocommit in a `finally`, and when the socket died during its
+    SELECT 1 that raises "can't change 'autocommit' now" (a ProgrammingError), which hid the
+    disconnect, so a request during a database outage got a 500 instead of a 503."""
+    dialect = engine.dialect
+    ping = dialect.do_ping
+    broken = dialect.loaded_dbapi.ProgrammingError
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        try:
+            return bool(ping(dbapi_connection))
+        except broken:
+            return False  # the pool reconnects (and a down server is an OperationalError)
+
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
 
 
 def _sqlite_begin(connection: Connection) -> None:

@@ -169,3 +169,23 @@ def test_watermarks_round_trip(sessions):
             "uidvalidity": 7,
             "uid": 42,
         }
+
+
+def test_a_ping_that_fails_in_a_broken_transaction_state_replaces_the_connection():
+    """SQLAlchemy's psycopg ping raised ProgrammingError ("can't change 'autocommit' now")
+    for a connection left mid-transaction by a dead socket: a 500 during a database outage
+    (tests/faults, PostgreSQL cut). A failed ping now means: reconnect."""
+    from tests.conftest import _pg_database
+
+    for url in _pg_database():
+        engine = make_engine(url)
+        try:
+            raw = engine.raw_connection()
+            dbapi = raw.driver_connection
+            dbapi.execute("select 1")  # autocommit off: the connection is in a transaction
+            assert engine.dialect.do_ping(dbapi) is False
+            raw.invalidate()
+            with engine.connect() as connection:  # a fresh one from the pool
+                assert connection.exec_driver_sql("select 1").scalar() == 1
+        finally:
+            engine.dispose()
