@@ -22,7 +22,7 @@ from ingest.channels import ChannelSpec, register
 from ingest.channels.telegram.api import as_intake_error, open_bot
 from ingest.channels.telegram.poller import feeds
 from ingest.channels.telegram.webhook import routes
-from intake.errors import ConfigError, PermanentError
+from intake.errors import ConfigError, PermanentError, TemporaryError
 from intake.runtime import Runtime
 from intake.settings import TelegramSettings, secret
 from normalize import telegram as tg
@@ -68,7 +68,14 @@ async def _send(config: TelegramSettings, chat_id: int, text: str, reply_to: int
     # allow_sending_without_reply: a complaint message deleted meanwhile must not stop the ack
     reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
     async with open_bot(config) as bot:
-        return await bot.send_message(chat_id, text, reply_parameters=reply)
+        try:
+            return await bot.send_message(chat_id, text, reply_parameters=reply)
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            # JSON that is not the Bot API's {"ok", "result": Message}: PTB fails reading it.
+            # The API's fault, not ours: retried like a 5xx, not parked as a bug.
+            raise TemporaryError(
+                f"sendMessage: the Bot API answered no Message ({type(exc).__name__})"
+            ) from None
 
 
 def set_webhook(config: TelegramSettings, url: str | None) -> None:

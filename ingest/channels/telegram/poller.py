@@ -15,11 +15,12 @@ import threading
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TelegramError
 
 from ingest.channels.telegram.api import open_bot, retry_seconds
 from ingest.channels.telegram.receive import Receiver
 from ingest.feed import Feed, FeedId, PollReport, Stopped, Tally
+from intake.errors import IntakeError, TemporaryError
 from intake.runtime import Runtime
 from normalize import telegram as tg
 
@@ -47,6 +48,7 @@ class TelegramPoller(Feed):
     """getUpdates in a loop; the offset is the watermark, saved after each stored update."""
 
     log = log
+    expected = (IntakeError, OSError, TelegramError)  # the API's answers: logged without a trace
 
     def __init__(
         self, runtime: Runtime, *, backoff_max: float = BACKOFF_MAX_SECONDS, redis: Any = None
@@ -78,17 +80,24 @@ class TelegramPoller(Feed):
     async def _cycle(self, stop: threading.Event | None) -> PollReport:
         """One getUpdates round, each update stored before the offset moves past it."""
         receiver = await self._receiving()
-        await receiver.identify()
         mark = self.load_watermark()
         offset = mark["offset"] + 1 if mark else None
-        updates = await until_stopped(
-            stop,
-            receiver.bot.get_raw_updates(
-                offset,
-                self.config.poll_timeout_seconds,
-                read_timeout=self.config.timeout_seconds + self.config.poll_timeout_seconds,
-            ),
-        )
+        try:
+            await receiver.identify()
+            updates = await until_stopped(
+                stop,
+                receiver.bot.get_raw_updates(
+                    offset,
+                    self.config.poll_timeout_seconds,
+                    read_timeout=self.config.timeout_seconds + self.config.poll_timeout_seconds,
+                ),
+            )
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            # JSON, but not the Bot API's {"ok", "result"}: PTB fails reading it. An outage of
+            # the API (a broken proxy), not a bug of ours: backed off and logged as one.
+            raise TemporaryError(f"the Bot API answered garbage ({type(exc).__name__})") from None
+        if not isinstance(updates, list):
+            raise TemporaryError(f"getUpdates answered a {type(updates).__name__}, not a list")
         tally = Tally(fetched=len(updates))
         for update in updates:
             outcome = await receiver.receive(update)

@@ -3,7 +3,8 @@
 Methods answer `{"ok": true, "result": …}` or `{"ok": false, "error_code", "description",
 "parameters"}` (https://core.telegram.org/bots/api#making-requests). Tests queue updates, put
 files up for getFile, read what sendMessage received, and script faults: the next calls of a
-method answer 401/403/429 (with or without `retry_after`)/5xx, or hang past the client timeout.
+method answer 401/403/429 (with or without `retry_after`)/5xx, hang past the client timeout, or
+answer garbage (`GARBAGE`: invalid JSON, JSON of the wrong shape, an HTML error page, nothing).
 """
 
 from __future__ import annotations
@@ -31,6 +32,19 @@ DESCRIPTIONS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
 }
+# What a broken proxy or API answers instead of the Bot API's JSON: (status, content type, body).
+GARBAGE = {
+    "invalid-json": (200, "application/json", b'{"ok": true, "result": [{"update_id": '),
+    "wrong-shape": (200, "application/json", b'{"ok": true, "result": "surprise"}'),
+    "not-an-object": (200, "application/json", b'[{"ok": true, "result": []}]'),
+    "html": (
+        502,
+        "text/html",
+        b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+        b"Gateway</h1></center><hr><center>nginx</center></body></html>",
+    ),
+    "empty": (200, "application/json", b""),
+}
 NUMBERS = ("offset", "limit", "timeout", "chat_id", "reply_to_message_id")
 OBJECTS = ("allowed_updates", "reply_parameters")
 
@@ -40,6 +54,7 @@ class Fault:
     status: int = 0  # 0: answer normally (after the hang)
     retry_after: int | None = None
     hang: float = 0.0
+    garbage: str = ""  # a key of GARBAGE: answer that instead
 
 
 class FakeBotAPI:
@@ -81,6 +96,12 @@ class FakeBotAPI:
         with self.lock:
             self.faults[method] += [Fault(hang=seconds) for _ in range(times)]
 
+    def garbage(self, method: str, kind: str, *, times: int = 1) -> None:
+        """The next `times` calls of `method` answer GARBAGE[kind] instead of the API's JSON."""
+        assert kind in GARBAGE, kind
+        with self.lock:
+            self.faults[method] += [Fault(garbage=kind) for _ in range(times)]
+
     def clear_faults(self) -> None:
         with self.lock:
             self.faults.clear()
@@ -106,6 +127,9 @@ class FakeBotAPI:
         fault = self._next_fault(method)
         if fault is not None and fault.hang:
             await asyncio.sleep(fault.hang)
+        if fault is not None and fault.garbage:
+            status, content_type, body = GARBAGE[fault.garbage]
+            return Response(body, status_code=status, media_type=content_type)
         if fault is not None and fault.status:
             return _error(fault.status, fault.retry_after)
         handler = getattr(self, f"_{method}", None)

@@ -2,7 +2,8 @@
 
 Mentions timeline (pages, `since_id`, `includes.users`), DM events, posting a reply and
 sending a DM; every call is recorded, and the next calls of an endpoint can be scripted to
-fail (401/403/429 with or without `x-rate-limit-reset`, 5xx, malformed JSON, a hang).
+fail (401/403/429 with or without `x-rate-limit-reset`, 5xx, malformed JSON, a hang) or
+answer garbage (`GARBAGE`: invalid JSON, JSON of the wrong shape, an HTML error page, nothing).
 Shapes follow docs.x.com "X API v2" reference pages and their "Error" problem objects.
 """
 
@@ -64,6 +65,17 @@ class Fault:
 
 
 MALFORMED = Fault(200, body=b'{"data": [{"id": "1", "text": ')
+GARBAGE = {  # what a broken proxy or API answers instead of the documented JSON
+    "invalid-json": MALFORMED,
+    "wrong-shape": Fault(200, body=b'["not", "an", "object"]'),
+    "html": Fault(
+        502,
+        headers={"content-type": "text/html"},
+        body=b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway"
+        b"</h1></body></html>",
+    ),
+    "empty": Fault(200, body=b""),
+}
 
 
 @dataclass
