@@ -261,5 +261,5 @@ class Receiver:
         text = f"{WELCOME}\n\n{notice}" if notice else WELCOME
         try:
             await self.bot.send_message(message["chat"]["id"], text)
-        except TelegramError as exc:  # the update is stored; the greeting is a courtesy
+        except Exception as exc:  # the update is stored; the greeting is only a courtesy
             log.warning("chat %s: /start answer not sent: %s", masked(message["chat"]["id"]), exc)

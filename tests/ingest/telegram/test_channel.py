@@ -155,6 +155,21 @@ def test_start_answers_with_the_kvkk_notice_and_is_no_complaint(runtime, bot_api
         ).all() == ["not_a_complaint"]
 
 
+def test_a_greeting_telegram_answers_with_garbage_does_not_stop_the_feed(runtime, bot_api):
+    """The /start answer is a courtesy: a reply of the wrong shape is logged, the update
+    stays stored and the offset moves on (a later update is taken)."""
+    bot_api.garbage("sendMessage", "wrong-shape")
+    start = update("start")
+    later = update("private_text", message_id=77, text="Kartım okunmuyor.")
+    later["update_id"] = start["update_id"] + 1
+    bot_api.push(start, later)
+
+    poll(runtime)
+
+    assert len(complaints(runtime)) == 1 and len(raws(runtime)) == 2
+    assert bot_api.offsets()[-1] == later["update_id"] + 1
+
+
 def test_personal_data_stays_out_of_the_logs(runtime, bot_api, caplog):
     caplog.set_level(logging.DEBUG)
     bot_api.push(update("private_text"), update("group_mention"))
