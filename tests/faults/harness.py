@@ -126,8 +126,15 @@ class Proxy:
 
 
 def _reset(sock: socket.socket) -> None:
+    """Close `sock` for good: shutdown first, since a close alone neither wakes the pump
+    blocked in its recv() nor tells the far end (a killed client's database session would
+    stay open, holding its row locks)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
         sock.close()
     except OSError:
         pass
