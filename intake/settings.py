@@ -151,6 +151,15 @@ class CategorizeSettings:
 
 
 @dataclass(frozen=True)
+class RecurringSettings:
+    """Recurring complaints (routing/recurring.py): same product, same problem, by text."""
+
+    window_days: int = 90  # two complaints further apart than this are never joined
+    threshold: float = 0.25  # char 3–5-gram TF-IDF cosine that joins two (bench/recurring)
+    min_group: int = 3  # a group this large or larger is recurring
+
+
+@dataclass(frozen=True)
 class RuleSpec:
     """A named rule of the categoriser: any keyword or regex that matches votes `weight` for
     its product or kind (`routing/default_rules.toml`, and `[[rule]]` here to add or replace).
@@ -270,6 +279,14 @@ class AcknowledgeSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """KVKK: raw payloads and attachment bytes of complaints closed more than
+    `retention_days` ago are dropped by the scheduler's daily retention run (0: never)."""
+
+    retention_days: int = 730
+
+
+@dataclass(frozen=True)
 class TrustSettings:
     """Whose word counts: with `require_authentication`, a From is believed only when our own
     server (`authserv_id`) vouches for it in Authentication-Results (DMARC or DKIM pass)."""
@@ -338,10 +355,12 @@ class Settings:
     attachments: AttachmentSettings = field(default_factory=AttachmentSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     categorize: CategorizeSettings = field(default_factory=CategorizeSettings)
+    recurring: RecurringSettings = field(default_factory=RecurringSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     acknowledge: AcknowledgeSettings = field(default_factory=AcknowledgeSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     unit: tuple[UnitSettings, ...] = ()
     mailbox: tuple[MailboxSettings, ...] = ()
     rule: tuple[RuleSpec, ...] = ()

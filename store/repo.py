@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -116,10 +116,14 @@ def put_blobs(session: Session, blobs: Mapping[str, bytes]) -> None:
     """Store attachment bytes once per sha256."""
     if not blobs:
         return
-    known = set(session.scalars(select(BlobRow.sha256).where(BlobRow.sha256.in_(list(blobs)))))
+    # The bytes each known one holds: 0 where retention or a KVKK erasure emptied it.
+    found = select(BlobRow.sha256, func.length(BlobRow.data)).where(BlobRow.sha256.in_(list(blobs)))
+    held = {sha: size for sha, size in session.execute(found)}
     for sha, data in blobs.items():
-        if sha not in known:
+        if sha not in held:
             session.add(BlobRow(sha256=sha, size=len(data), data=data))
+        elif not held[sha] and data:  # the same file again, after its bytes were dropped
+            session.execute(update(BlobRow).where(BlobRow.sha256 == sha).values(data=data))
     session.flush()  # attachment rows refer to these; no relationship orders the inserts
 
 

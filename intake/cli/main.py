@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from intake import settings as settings_module
-from intake.cli import commands, repair, scheduler, tickets, users
+from intake.cli import audit, commands, recurring, repair, scheduler, tickets, users
+from intake.cli import privacy as privacy_cli
 from intake.errors import ConfigError, IntakeError
 from intake.privacy import setup_logging
 
@@ -131,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.set_defaults(handler=commands.reconcile)
 
     tickets.add_parsers(sub)
+    recurring.add_parsers(sub)
+    audit.add_parsers(sub)
+    privacy_cli.add_parsers(sub)
     users.add_parsers(sub)
 
     cmd = sub.add_parser("scheduler", help="keep the clocks: reminders, ETAs, breaches")

@@ -17,6 +17,7 @@ import sys
 import threading
 from datetime import datetime
 
+from handling import privacy
 from handling.scheduler import Owed, left_unsent, sweep_all
 from ingest.feed import Feed, FeedId, PollReport
 from intake import clock
@@ -47,8 +48,10 @@ class SchedulerFeed(Feed):
         )
 
     def cycle(self, stop: threading.Event | None = None) -> PollReport:
-        owed = sweep_all(self.runtime.sessions, self.runtime.settings, clock.now())
+        now = clock.now()
+        owed = sweep_all(self.runtime.sessions, self.runtime.settings, now)
         jobs.dispatch(self.runtime, [item.work for item in owed])
+        privacy.retain_daily(self.runtime.sessions, self.runtime.settings, now)  # KVKK, daily
         return PollReport(fetched=len(owed), created=len(owed))
 
 
