@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dramatiq
@@ -34,31 +33,12 @@ from outbound.broker import make_broker
 from outbound.jobs import ACK_QUEUE
 from store import repo
 from store.models import ComplaintRow, EventRow, PollStatusRow, RawMessageRow
-from tests.conftest import ROOT, Inbox, missing
-from tests.ingest.dovecot import DovecotError, DovecotServer, available
+from tests.conftest import ROOT, Inbox
+from tests.ingest.dovecot import DovecotServer
 from tests.system.test_run import write_config
 
 pytestmark = pytest.mark.system
 KILLED = 137
-
-
-@pytest.fixture
-def dovecot() -> Iterator[DovecotServer]:
-    """The fixture's own Dovecot (never the system's), stopped and removed after the test."""
-    if not available():
-        missing("Dovecot (apt-get install dovecot-imapd)")
-    server = None
-    try:
-        server = DovecotServer()
-        server.start()
-    except (DovecotError, OSError, subprocess.CalledProcessError) as exc:
-        if server is not None:
-            server.close()
-        missing(f"Dovecot: {exc}")
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def mail(n: int) -> bytes:

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from tests.conftest import missing
-from tests.ingest.dovecot import DovecotError, DovecotServer, available
+from tests.ingest.dovecot import DovecotServer
 from tests.system.test_run import INTAKE, family, gone, write_config
 
 pytestmark = pytest.mark.system
@@ -52,24 +52,6 @@ def redis_db() -> Iterator[redis.Redis]:
             client.delete(CLAIM)
         return
     missing(f"an empty database on Redis {REDIS[0]}:{REDIS[1]}")
-
-
-@pytest.fixture
-def dovecot() -> Iterator[DovecotServer]:
-    if not available():
-        missing("Dovecot (apt-get install dovecot-imapd)")
-    server = None
-    try:
-        server = DovecotServer()
-        server.start()
-    except (DovecotError, OSError, subprocess.CalledProcessError) as exc:
-        if server is not None:
-            server.close()
-        missing(f"Dovecot: {exc}")
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def configure(tmp_path: Path, smtp_port: int, dovecot: DovecotServer) -> Path:
