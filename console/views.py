@@ -15,7 +15,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from handling import clocks
+from handling import clocks, recurring
 from intake.runtime import Runtime
 from intake.schema import RawMessage
 from intake.states import ComplaintStatus, JobState, RawState
@@ -352,6 +352,7 @@ def complaint_page(
             session.scalars(select(AttachmentRow).where(AttachmentRow.complaint_id == complaint.id))
         ),
         "clocks": clocks.listing(session, at, complaint.reference),
+        "recurring": recurring_group(session, runtime, complaint),
         "notices": list(
             session.scalars(
                 select(NoticeRow)
@@ -359,6 +360,33 @@ def complaint_page(
                 .order_by(NoticeRow.id)
             )
         ),
+    }
+
+
+def recurring_group(
+    session: Session, runtime: Runtime, complaint: ComplaintRow
+) -> dict[str, Any] | None:
+    """The complaint's group among its product's within `[recurring] window_days`
+    (`handling.recurring`): its label, size, whether it recurs, and the other members with
+    their status; None for a one-off."""
+    group = recurring.group_of(session, runtime.settings, complaint)
+    if group is None:
+        return None
+    others = [m for m in group.members if m.id != complaint.id]
+    found = session.execute(
+        select(ComplaintRow.id, ComplaintRow.status).where(
+            ComplaintRow.id.in_([m.id for m in others])
+        )
+    )
+    status = {row.id: row.status for row in found}
+    return {
+        "label": " ".join(group.label),
+        "size": len(group.members),
+        "recurring": len(group.members) >= runtime.settings.recurring.min_group,
+        "others": [
+            {"reference": m.reference, "received_at": m.received_at, "status": status.get(m.id)}
+            for m in others
+        ],
     }
 
 

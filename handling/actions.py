@@ -28,7 +28,10 @@ from intake.settings import Settings
 from intake.states import ComplaintStatus, JobState
 from outbound.budget import normal_address
 from outbound.jobs import Job, Work
+from routing import clocks as policy
 from routing.clocks import ClockName, Meets
+from routing.kvkk import CATEGORY as KVKK
+from routing.route import unit_for
 from store import repo
 from store.models import ComplaintRow, CorrectionRow, RoutingDecisionRow
 
@@ -187,7 +190,11 @@ def correct(act: Act, product: str, unit_code: str = "") -> None:
     if product not in PRODUCTS:
         raise Refused(f"no product {product!r}")
     try:
-        unit = act.settings.unit_named(unit_code) if unit_code else act.settings.unit_for(product)
+        unit = (
+            act.settings.unit_named(unit_code)
+            if unit_code
+            else unit_for(product, complaint.category, act.settings)
+        )
     except ConfigError as exc:
         raise Refused(str(exc)) from None
     if product == complaint.product and unit.code == complaint.unit:
@@ -226,6 +233,39 @@ def correct(act: Act, product: str, unit_code: str = "") -> None:
     act.event(
         "corrected", product_was=product_was, product=product, unit_was=unit_was, unit=unit.code
     )
+
+
+NOT_KVKK = "not a KVKK request"  # met_by of a kvkk_answer clock an operator stopped
+
+
+def set_category(act: Act, category: str | None) -> None:
+    """An operator's word on whether this is a data subject's request (KVKK art. 11): set,
+    the 30-day `kvkk_answer` clock runs from the complaint's receipt (art. 13 counts from
+    the request, not from our noticing it); cleared, that clock stops as met, its row kept.
+    The complaint's due time follows its primary clock."""
+    complaint = act.complaint
+    if category not in (None, KVKK):
+        raise Refused(f"no category {category!r}: kvkk or none")
+    if category == complaint.category:
+        raise Refused(f"{act.reference} has category {category or 'none'} already")
+    was, complaint.category = complaint.category, category
+    row = clocks.clock_of(act.session, complaint.id, ClockName.KVKK_ANSWER)
+    if category == KVKK and row is None:
+        clocks.ensure(
+            act.session, complaint, ClockName.KVKK_ANSWER, complaint.received_at, act.settings
+        )
+    elif category == KVKK and row is not None and row.met_by == NOT_KVKK:
+        clocks.restart(
+            act.session, complaint, ClockName.KVKK_ANSWER, complaint.received_at, act.settings
+        )
+    elif row is not None and row.met_at is None:
+        row.met_at, row.met_by = act.at, NOT_KVKK
+    primary = clocks.clock_of(
+        act.session, complaint.id, policy.primary(complaint.channel, category)
+    )
+    if primary is not None:
+        complaint.due_at = primary.due_at
+    act.event("category_set", who=act.who, was=was, now=category)
 
 
 def merge(act: Act, target_reference: str) -> None:

@@ -43,22 +43,31 @@ def state_of(row: ClockRow, at: datetime) -> ClockState:
 
 
 def values_for(
-    complaint_id: int, channel: str, received_at: datetime, settings: Settings, unit_code: str
+    complaint_id: int,
+    channel: str,
+    received_at: datetime,
+    settings: Settings,
+    unit_code: str,
+    category: str | None = None,
 ) -> list[dict[str, object]]:
     """The clock rows of a new complaint as INSERT values (a batch of thousands at once)."""
     unit = settings.unit_named(unit_code)
     return [
         _values(complaint_id, start, settings)
-        for start in policy.clocks_for(channel, received_at, settings, unit)
+        for start in policy.clocks_for(channel, received_at, settings, unit, category)
     ]
 
 
 def primary_due(
-    channel: str, received_at: datetime, settings: Settings, unit_code: str
+    channel: str,
+    received_at: datetime,
+    settings: Settings,
+    unit_code: str,
+    category: str | None = None,
 ) -> datetime:
     """The deadline a new complaint's ticket shows (its primary clock's)."""
     unit = settings.unit_named(unit_code)
-    name = policy.primary(channel)
+    name = policy.primary(channel, category)
     return policy.start(name, received_at, settings, unit).due_at
 
 
@@ -189,16 +198,21 @@ def pauses_of(row: ClockRow, until: datetime | None = None) -> list[Pause]:
     return pauses
 
 
-def used_part(row: ClockRow, at: datetime, settings: Settings) -> float:
-    """How much of its budget the clock has used by `at` (1.0: its deadline)."""
-    used = policy.used(
+def used(row: ClockRow, at: datetime, settings: Settings) -> timedelta:
+    """The time the clock has used by `at`, in its own measure, less its pauses."""
+    return policy.used(
         Measure(row.measure),
         row.started_at,
         at,
         pauses_of(row, at),
         policy.calendar_of(settings.clock),
     )
-    return used / timedelta(seconds=row.budget_seconds) if row.budget_seconds else 1.0
+
+
+def used_part(row: ClockRow, at: datetime, settings: Settings) -> float:
+    """How much of its budget the clock has used by `at` (1.0: its deadline)."""
+    spent = used(row, at, settings)
+    return spent / timedelta(seconds=row.budget_seconds) if row.budget_seconds else 1.0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from intake.schema import PRODUCTS, Complaint, RawMessage, RoutingDecision
 from intake.settings import Settings
 from normalize.channels import normalize_raw
 from normalize.records import Normalized
-from routing.route import route
+from routing.route import route, unit_for
 
 POOL_MIN_BATCH = 16  # smaller batches are not worth the trip to another process
 
@@ -75,17 +75,19 @@ def prepare(raw: RawMessage, settings: Settings) -> Prepared | Failed:
 def with_product_hint(
     decision: RoutingDecision, product: str, settings: Settings
 ) -> RoutingDecision:
-    """A product the complainant chose (a web form's menu) outranks the categoriser."""
+    """A product the complainant chose (a web form's menu) outranks the categoriser; a KVKK
+    request stays with the data protection contact (`routing.route.unit_for`)."""
     if product == decision.product:
         return decision
-    unit = settings.unit_for(product)
+    unit = unit_for(product, decision.category, settings)
+    to_privacy = unit.code != settings.unit_for(product).code
     return dataclasses.replace(
         decision,
         product=product,
         unit=unit.code,
         queue=unit.queue,
         confidence=1.0,
-        decided_by=f"hint:{product}",
+        decided_by=decision.decided_by if to_privacy else f"hint:{product}",
     )
 
 

@@ -118,7 +118,12 @@ def _insert(session: Session, runtime: Runtime, items: list[Item]) -> list[Creat
     clock_rows: list[dict[str, Any]] = []
     for item, complaint_id, values in zip(items, ids, rows):
         clock_rows += clocks.values_for(
-            complaint_id, values["channel"], values["received_at"], runtime.settings, values["unit"]
+            complaint_id,
+            values["channel"],
+            values["received_at"],
+            runtime.settings,
+            values["unit"],
+            values["category"],
         )
         blobs.update(item.normalized.blobs)
         attachments += [
@@ -205,9 +210,10 @@ def _complaint_values(
         "kind": decision.kind,
         "unit": decision.unit,
         "queue": decision.queue,
+        "category": decision.category,
         "status": ComplaintStatus.ASSIGNED,
         "due_at": clocks.primary_due(
-            complaint.channel, complaint.received_at, settings, decision.unit
+            complaint.channel, complaint.received_at, settings, decision.unit, decision.category
         ),
         "delivery_state": JobState.PENDING,
         "ack_state": _ack_state(settings, complaint),
@@ -279,6 +285,7 @@ def _events(
             unit=decision.unit,
             decided_by=decision.decided_by,
             confidence=decision.confidence,
+            category=decision.category,
             due_at=values["due_at"],
         ),
     ]

@@ -56,6 +56,9 @@ PRODUCT_NAMES = {
 }
 KIND_NAMES = {"complaint": "Şikâyet", "request": "İstek", "suggestion": "Öneri"}
 KINDS = ("complaint", "request", "suggestion")
+# `complaints.category`, a dimension beside product and kind: a data subject's request under
+# KVKK art. 11 (recognised by routing.kvkk), with its own 30-day clock; else None.
+KVKK = "kvkk"
 
 
 @dataclass(frozen=True)
@@ -132,3 +135,4 @@ class RoutingDecision:
     confidence: float
     decided_by: str
     hits: tuple[RuleHit, ...] = ()
+    category: str | None = None  # "kvkk" for a data subject's request (routing.kvkk)

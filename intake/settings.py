@@ -22,6 +22,8 @@ from intake.errors import ConfigError
 from intake.schema import KINDS, PRODUCTS
 
 SECURITY = ("starttls", "tls", "plain")
+# The complainant's fields (`intake.schema.Complainant`) a unit's mail may show.
+CONTACT_FIELDS = ("name", "email", "phone", "handle")
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ class UnitSettings:
     # mail about this unit's complaints counts as the unit's (commands included).
     members: tuple[str, ...] = ()
     typical_resolution_days: float = 5.0  # business days: the `resolution` clock's target
+    ticket_contact: tuple[str, ...] | None = None  # None: `[privacy] ticket_contact`
 
     @property
     def queue(self) -> str:
@@ -281,9 +284,26 @@ class AcknowledgeSettings:
 @dataclass(frozen=True)
 class PrivacySettings:
     """KVKK: raw payloads and attachment bytes of complaints closed more than
-    `retention_days` ago are dropped by the scheduler's daily retention run (0: never)."""
+    `retention_days` ago are dropped by the scheduler's daily retention run (0: never);
+    a unit's mails show only the complainant's `ticket_contact` fields (data minimisation:
+    the unit answers through the desk, which keeps the rest)."""
 
     retention_days: int = 730
+    ticket_contact: tuple[str, ...] = CONTACT_FIELDS
+    # The data protection contact: the unit code that takes data subjects' requests (KVKK
+    # art. 11, `routing.kvkk`); empty: they go to the unit of their product like the rest.
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The ISO 10002 report to management (`intake report`, `reports/`): the scheduler mails
+    last month's on the first working day of each month, and last year's with January's, to
+    `management_email` (empty: it is not mailed, only written on demand)."""
+
+    management_email: str = ""
+    yearly: bool = True  # January's mail brings the report of the year before too
+    longest_open: int = 20  # how many of the longest-open complaints the report lists
 
 
 @dataclass(frozen=True)
@@ -361,6 +381,7 @@ class Settings:
     acknowledge: AcknowledgeSettings = field(default_factory=AcknowledgeSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     unit: tuple[UnitSettings, ...] = ()
     mailbox: tuple[MailboxSettings, ...] = ()
     rule: tuple[RuleSpec, ...] = ()
@@ -384,6 +405,12 @@ class Settings:
             if unit.code == code:
                 return unit
         raise ConfigError(f"unit: no unit {code!r} is configured")
+
+    def contact_shown(self, unit: UnitSettings) -> tuple[str, ...]:
+        """The complainant's fields (`CONTACT_FIELDS`) that `unit`'s mails may carry."""
+        if unit.ticket_contact is None:
+            return self.privacy.ticket_contact
+        return unit.ticket_contact
 
     def mailbox_named(self, name: str) -> MailboxSettings:
         for box in self.mailbox:
@@ -488,8 +515,10 @@ def validate(settings: Settings) -> None:
             'smtp.security: "plain" would send the password in clear to a remote relay; '
             'use "starttls" or "tls" (plain with a login is allowed to loopback only)'
         )
+    _validate_contact("privacy.ticket_contact", settings.privacy.ticket_contact)
     owners: dict[str, str] = {}
     for unit in settings.unit:
+        _validate_contact(f"unit {unit.code!r}: ticket_contact", unit.ticket_contact or ())
         if unit.typical_resolution_days <= 0:
             raise ConfigError(f"unit {unit.code!r}: typical_resolution_days must be above 0")
         for product in unit.products:
@@ -503,6 +532,9 @@ def validate(settings: Settings) -> None:
     missing = [p for p in PRODUCTS if p not in owners] if settings.unit else []
     if missing:
         raise ConfigError(f"unit: no unit takes products {missing}")
+    codes = {unit.code for unit in settings.unit}
+    if settings.privacy.unit and settings.unit and settings.privacy.unit not in codes:
+        raise ConfigError(f"privacy.unit: no unit {settings.privacy.unit!r} is configured")
     if settings.telegram.mode not in ("polling", "webhook"):
         raise ConfigError("telegram.mode: must be 'polling' or 'webhook'")
     if settings.twitter.enabled and not settings.twitter.user_id:
@@ -543,6 +575,12 @@ def _validate_clock(clock: ClockSettings) -> None:
         raise ConfigError("clock.warn_at: parts between 0 and 1, e.g. [0.5, 0.8]")
     if any(not 0 < hours < clock.ssl_answer_hours for hours in clock.ssl_reminder_hours):
         raise ConfigError("clock.ssl_reminder_hours: hours before ssl_answer_hours")
+
+
+def _validate_contact(where: str, fields: tuple[str, ...]) -> None:
+    unknown = [name for name in fields if name not in CONTACT_FIELDS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown {unknown}; known: {list(CONTACT_FIELDS)}")
 
 
 def _validate_attachments(attachments: AttachmentSettings) -> None:

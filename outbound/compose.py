@@ -17,7 +17,7 @@ from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 from intake import clock
-from intake.schema import KIND_NAMES, PRODUCT_NAMES, Complaint
+from intake.schema import KIND_NAMES, KVKK, PRODUCT_NAMES, Complainant, Complaint
 from intake.settings import Settings
 from normalize.attachments import Withheld
 
@@ -45,6 +45,8 @@ class TicketView:
     confidence: float
     message_id: str | None
     mentions: str | None = None  # a complaint this one names, written by someone else
+    kept_by_desk: tuple[str, ...] = ()  # contact fields a unit's mail leaves out (KVKK)
+    category: str | None = None  # "kvkk": a data subject's request (routing.kvkk)
 
 
 def make_message_id(reference: str, purpose: str, settings: Settings) -> str:
@@ -64,10 +66,26 @@ def ticket_mail(
     msg = _base(view, settings, "ticket", auto="auto-generated")
     msg["To"] = to
     subject = one_line(view.subject) or "(konusuz)"
-    msg["Subject"] = f"[#{view.reference}] {PRODUCT_NAMES[view.product]} — {subject}"
-    msg.set_content(_ticket_text(view, settings, withheld))
+    tag = f"{KVKK_TAG} — " if view.category == KVKK else ""
+    msg["Subject"] = f"[#{view.reference}] {tag}{PRODUCT_NAMES[view.product]} — {subject}"
+    msg.set_content(_kvkk_banner(view, settings) + _ticket_text(view, settings, withheld))
     _attach(msg, attachments)
     return msg
+
+
+KVKK_TAG = "KVKK başvurusu / data subject request"
+
+
+def _kvkk_banner(view: TicketView, settings: Settings) -> str:
+    """The first line of a data subject's request's ticket: what it is and its statutory
+    time (KVKK art. 11 rights, answered free of charge within 30 days, art. 13)."""
+    if view.category != KVKK:
+        return ""
+    days = settings.clock.kvkk_answer_days
+    return (
+        f"{KVKK_TAG} — {days} gün / days (KVKK md. 11, 13): yanıt en geç / answer by "
+        f"{_local(view.due_at, settings)}, ücretsiz / free of charge.\n\n"
+    )
 
 
 def followup_mail(
@@ -89,8 +107,9 @@ def followup_mail(
         "\n".join(
             [
                 f"Referans / Reference: {view.reference}",
-                f"Kimden / From: {one_line(sender.name) or '-'} <{one_line(sender.email) or '-'}>",
+                _from_line(sender, view.kept_by_desk),
                 f"Alındı / Received: {_local(followup.received_at, settings)}",
+                *_desk_note(view),
                 "",
                 followup.body,
                 *withheld_lines(withheld),
@@ -207,9 +226,7 @@ def _ticket_text(view: TicketView, settings: Settings, withheld: Sequence[Withhe
         f"Kanal / Channel: {where}",
         f"Alındı / Received: {_local(view.received_at, settings)}",
         f"Yanıt süresi / Answer due: {_local(view.due_at, settings)}",
-        f"Başvuru sahibi / Complainant: {one_line(view.name) or '-'}",
-        f"E-posta: {one_line(view.email) or '-'}   Telefon: {one_line(view.phone) or '-'}   "
-        f"Hesap: {one_line(view.handle) or '-'}",
+        *_contact_lines(view),
         f"Yönlendirme / Routing: {view.unit_name} ({view.decided_by}, {view.confidence:.2f})",
         *(
             [
@@ -230,6 +247,44 @@ def _ticket_text(view: TicketView, settings: Settings, withheld: Sequence[Withhe
         f"Bu kayda yanıt verirken konu satırındaki [#{view.reference}] ifadesini koruyun.",
     ]
     return "\n".join(lines)
+
+
+def _contact_lines(view: TicketView) -> list[str]:
+    """The complainant's contact lines of a ticket: only the fields not kept by the desk."""
+    kept = view.kept_by_desk
+    name = one_line(view.name) or "-"
+    lines = [] if "name" in kept else [f"Başvuru sahibi / Complainant: {name}"]
+    reach = [
+        f"{label}: {one_line(value) or '-'}"
+        for field, label, value in (
+            ("email", "E-posta", view.email),
+            ("phone", "Telefon", view.phone),
+            ("handle", "Hesap", view.handle),
+        )
+        if field not in kept
+    ]
+    return lines + (["   ".join(reach)] if reach else []) + _desk_note(view)
+
+
+def _from_line(sender: Complainant, kept: Sequence[str]) -> str:
+    """Who wrote a follow-up, without the fields kept by the desk."""
+    name = None if "name" in kept else one_line(sender.name)
+    address = None if "email" in kept else one_line(sender.email) or "-"
+    if address is None:
+        return f"Kimden / From: {name or 'başvuru sahibi / the complainant'}"
+    return f"Kimden / From: {name or '-'} <{address}>"
+
+
+def _desk_note(view: TicketView) -> list[str]:
+    """Where the unit's mail leaves contact fields out (`[privacy] ticket_contact`), how the
+    unit still reaches the complainant: a reply to the ticket, which the desk relays."""
+    if not view.kept_by_desk:
+        return []
+    return [
+        "İletişim bilgileri masada / contact details kept by the desk: başvuru sahibine bu "
+        "kayda yanıt vererek (#reply) ulaşın / reach the complainant by replying to this "
+        "ticket (#reply)."
+    ]
 
 
 def _ack_text(view: TicketView, settings: Settings) -> str:

@@ -32,6 +32,7 @@ from intake.errors import PermanentError, TemporaryError
 from intake.privacy import mask
 from intake.runtime import Runtime
 from intake.schema import Complainant, RawMessage
+from intake.settings import CONTACT_FIELDS, Settings
 from intake.states import JobState
 from normalize.attachments import Withheld
 from normalize.channels import normalize_raw
@@ -308,7 +309,7 @@ def _ticket(session: Session, runtime: Runtime, complaint_id: int) -> Outgoing:
             select(AttachmentRow).where(AttachmentRow.complaint_id == row.id)
         )
     )
-    view = _view(session, row, unit.name)
+    view = _unit_view(session, row, runtime.settings)
     draft = Draft(
         stored, functools.partial(compose.ticket_mail, view, unit.email, runtime.settings)
     )
@@ -373,7 +374,10 @@ def _notice(session: Session, runtime: Runtime, notice_id: int) -> Outgoing:
             raise Unreachable("no [clock] escalation_email is set")
     else:
         to = settings.unit_named(row.unit).email
-    view = _view(session, row, settings.unit_named(row.unit).name)
+    if notice.audience == "complainant":
+        view = _view(session, row, settings.unit_named(row.unit).name)
+    else:  # the unit's, or the supervisor's: no more of the complainant than the unit sees
+        view = _unit_view(session, row, settings)
     message = compose.notice_mail(view, to, notice.subject, notice.body, notice.purpose, settings)
     return Outgoing(Job.NOTICE, to, row.id, row.reference, message=message)
 
@@ -418,7 +422,7 @@ def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:
     )
     compose_followup = functools.partial(
         compose.followup_mail,
-        _view(session, row, unit.name),
+        _unit_view(session, row, runtime.settings),
         normalized.complaint,
         unit.email,
         runtime.settings,
@@ -428,6 +432,24 @@ def _followup(session: Session, runtime: Runtime, raw_id: int) -> Outgoing:
 
 
 BUILDERS = {Job.TICKET: _ticket, Job.ACK: _ack, Job.FOLLOWUP: _followup, Job.NOTICE: _notice}
+
+
+def _unit_view(session: Session, row: ComplaintRow, settings: Settings) -> compose.TicketView:
+    """The view every mail to a unit is built from (ticket, follow-up, notice, escalation):
+    the contact fields its `ticket_contact` does not list are not in it at all (KVKK data
+    minimisation); the unit reaches the complainant by replying to the ticket."""
+    unit = settings.unit_named(row.unit)
+    shown = settings.contact_shown(unit)
+    kept = tuple(name for name in CONTACT_FIELDS if name not in shown)
+    view = _view(session, row, unit.name)
+    return dataclasses.replace(
+        view,
+        name=None if "name" in kept else view.name,
+        email=None if "email" in kept else view.email,
+        phone=None if "phone" in kept else view.phone,
+        handle=None if "handle" in kept else view.handle,
+        kept_by_desk=kept,
+    )
 
 
 def _view(session: Session, row: ComplaintRow, unit_name: str) -> compose.TicketView:
@@ -456,4 +478,5 @@ def _view(session: Session, row: ComplaintRow, unit_name: str) -> compose.Ticket
         confidence=decision.confidence if decision else 0.0,
         message_id=row.message_id,
         mentions=row.ticket_ref,
+        category=row.category,
     )

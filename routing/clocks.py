@@ -25,6 +25,7 @@ from functools import lru_cache
 
 from intake.settings import ClockSettings, Settings, UnitSettings
 from routing.businesstime import WorkingCalendar
+from routing.kvkk import CATEGORY as KVKK
 
 
 class ClockName(StrEnum):
@@ -105,15 +106,22 @@ def calendar_of(clock: ClockSettings) -> WorkingCalendar:
 
 
 def clocks_for(
-    channel: str, received_at: datetime, settings: Settings, unit: UnitSettings
+    channel: str,
+    received_at: datetime,
+    settings: Settings,
+    unit: UnitSettings,
+    category: str | None = None,
 ) -> list[Start]:
     """The clocks a new complaint gets: every complaint the ETA notice and the resolution
-    target; the SSL problem address the 24-hour clock; a CİMER petition the 30 days."""
+    target; the SSL problem address the 24-hour clock; a CİMER petition the 30 days; a
+    data subject's request (category `kvkk`, on any channel) its own 30 days."""
     names = [ClockName.ETA_NOTICE, ClockName.RESOLUTION]
     if channel == "email_ssl":
         names.append(ClockName.SSL_PRELIMINARY)
     if channel == "cimer":
         names.append(ClockName.CIMER_ANSWER)
+    if category == KVKK:
+        names.append(ClockName.KVKK_ANSWER)
     return [start(name, received_at, settings, unit) for name in names]
 
 
@@ -138,12 +146,15 @@ def start(name: ClockName, at: datetime, settings: Settings, unit: UnitSettings)
     )
 
 
-def primary(channel: str) -> ClockName:
-    """The clock whose deadline a ticket shows as "answer due"."""
+def primary(channel: str, category: str | None = None) -> ClockName:
+    """The clock whose deadline a ticket shows as "answer due": the SSL address's 24 hours
+    first, then a CİMER petition's or a KVKK request's statutory 30 days, else the ETA."""
     if channel == "email_ssl":
         return ClockName.SSL_PRELIMINARY
     if channel == "cimer":
         return ClockName.CIMER_ANSWER
+    if category == KVKK:
+        return ClockName.KVKK_ANSWER
     return ClockName.ETA_NOTICE
 
 

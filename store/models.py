@@ -129,6 +129,8 @@ class ComplaintRow(Base):
     merged_into: Mapped[str | None] = mapped_column(String(32))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     satisfaction_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # "kvkk" for a data subject's request under KVKK art. 11 (its own 30-day clock), else None
+    category: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class ClockRow(Base):
@@ -351,3 +353,25 @@ class ReferenceCounterRow(Base):
     prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportRunRow(Base):
+    """A report the scheduler owes management (`reports.mailing`): its key, such as
+    "monthly:2026-10", is the claim, so a restart or a second instance never sends it twice.
+    The files are built once and kept as blobs, so a retry sends the same bytes."""
+
+    __tablename__ = "report_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    period: Mapped[str] = mapped_column(String(16))  # "2026-10" or "2026"
+    recipient: Mapped[str] = mapped_column(String(320))
+    state: Mapped[str] = mapped_column(String(16), index=True, default=JobState.PENDING)
+    files: Mapped[list[Any]] = mapped_column(default=list)  # [{filename, content_type, sha256}]
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from intake import settings as settings_module
-from intake.cli import audit, commands, recurring, repair, scheduler, tickets, users
+from intake.cli import audit, commands, recurring, repair, report, scheduler, tickets, users
 from intake.cli import privacy as privacy_cli
 from intake.errors import ConfigError, IntakeError
 from intake.privacy import setup_logging
@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_parsers(sub)
     recurring.add_parsers(sub)
     audit.add_parsers(sub)
+    report.add_parsers(sub)
     privacy_cli.add_parsers(sub)
     users.add_parsers(sub)
 

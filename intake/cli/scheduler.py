@@ -4,7 +4,8 @@ The loop is a feed of the shared skeleton (`ingest.feed`) whose source is the cl
 one instance at a time holds its lock, which a restarted instance takes over at once from
 its dead self on the same machine (`ingest.locks`), and another machine after `LOCK_TTL`
 seconds; each cycle is one pass of `handling.scheduler`, whose notices go through
-the store and onto the queues like every other mail. `--once` runs one pass as of `--at`
+the store and onto the queues like every other mail, then the KVKK retention run (daily) and
+the report to management (monthly, `reports.mailing`). `--once` runs one pass as of `--at`
 (now by default) and sends what it owes itself, printing each one: for tests, and to catch up
 after an outage beside a live `intake run` (each notice is claimed on its own).
 """
@@ -28,6 +29,7 @@ from intake.settings import Settings
 from normalize.desk import parse_received_at
 from outbound import delivery, jobs
 from outbound.jobs import Job
+from reports import mailing
 
 INTERVAL = 5.0  # seconds between passes
 LOCK_TTL = 20  # a holder dead on another machine frees the lock after this
@@ -52,6 +54,7 @@ class SchedulerFeed(Feed):
         owed = sweep_all(self.runtime.sessions, self.runtime.settings, now)
         jobs.dispatch(self.runtime, [item.work for item in owed])
         privacy.retain_daily(self.runtime.sessions, self.runtime.settings, now)  # KVKK, daily
+        mailing.run_due(self.runtime.sessions, self.runtime.settings, now)  # to management
         return PollReport(fetched=len(owed), created=len(owed))
 
 
@@ -81,6 +84,15 @@ def run_pass(runtime: Runtime, at: datetime) -> list[tuple[Owed, str]]:
         clock.use(previous)
 
 
+def send_reports(runtime: Runtime, at: datetime) -> list[str]:
+    """The report to management, if one is due as of `at` (`reports.mailing`), stamped `at`."""
+    previous = clock.use(clock.FakeClock(at))
+    try:
+        return mailing.run_due(runtime.sessions, runtime.settings, at)
+    finally:
+        clock.use(previous)
+
+
 def command(args: argparse.Namespace, settings: Settings) -> int:
     """`intake scheduler [--once] [--at ISO]`."""
     try:
@@ -99,6 +111,8 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
             return 78 if loop.stopped_by else 0  # EX_CONFIG: systemd does not restart it
         for item, result in run_pass(rt, at or clock.now()):
             print(f"{item.describe()}: {result}")
+        for outcome in send_reports(rt, at or clock.now()):
+            print(f"report {outcome}")
         return 0
     finally:
         rt.close()

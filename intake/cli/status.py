@@ -28,6 +28,7 @@ from store.models import (
     NoticeRow,
     PollStatusRow,
     RawMessageRow,
+    ReportRunRow,
 )
 
 
@@ -61,6 +62,17 @@ def collect(runtime: Runtime) -> dict[str, Any]:
                 .where(DeadLetterRow.requeued_at.is_(None))
             ),
         }
+        report["reports"] = [
+            {
+                "key": row.key,
+                "state": row.state,
+                "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+                "error": row.error,
+            }
+            for row in session.scalars(
+                select(ReportRunRow).order_by(ReportRunRow.id.desc()).limit(3)
+            )
+        ]
         report["mailboxes"] = mailbox_health(session, runtime)
         report["channels"] = channel_health(session, runtime)
     report["broker"] = redact_url(broker_url(runtime.settings))
@@ -193,4 +205,11 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"failed raw items: {failed}" + ("  (intake retry)" if failed else ""))
     dead = report["dead_letters"]
     lines.append(f"dead letters: {dead}" + ("  (intake dead-letters)" if dead else ""))
+    for run in report["reports"]:  # the latest reports to management
+        said = f"sent {run['sent_at']}" if run["sent_at"] else run["state"]
+        problem = f": {run['error']}" if run["error"] else ""
+        which, _, label = run["key"].partition("@")[0].partition(":")
+        flag = "--month" if which == "monthly" else "--year"
+        hint = f"  (intake report {flag} {label} --mail)" if run["state"] == "failed" else ""
+        lines.append(f"report {run['key']}: {said}{problem}{hint}")
     return "\n".join(lines)

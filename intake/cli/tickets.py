@@ -3,8 +3,9 @@ and the clocks at a glance.
 
 The actions are the units' mail commands (same syntax, same checks, `normalize.commands`)
 taken as an operator, plus what an operator may record for a complainant who answered by
-phone (`accept`, `reject`, `rate N`) and `close`. `show` prints the state, the events, the
-clocks and the survey answer.
+phone (`accept`, `reject`, `rate N`), `close`, and `category kvkk|none` (whether it is a
+data subject's request, with its 30-day clock). `show` prints the state, the category, the
+events, the clocks and the survey answer.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ from intake.cli.wiring import connect_broker, open_runtime
 from intake.lifecycle import Actor
 from intake.settings import Settings
 from outbound import jobs
+from routing.kvkk import CATEGORY as KVKK
 from store.models import ComplaintRow, EventRow, NoticeRow
 
 ANSWERS = ("accept", "reject", "close", "rate")
-ACTIONS = (*inbound.TYPED, *ANSWERS, "show")
+ACTIONS = (*inbound.TYPED, *ANSWERS, "category", "show")
+CATEGORIES = {"kvkk": KVKK, "none": None}
+# What `show` prints under the heading, when set.
+SHOWN = ("category", "received_at", "eta_at", "resolved_at", "closed_at", "merged_into", "decision")
 
 
 def add_parsers(sub: Any) -> None:
@@ -90,6 +95,10 @@ def _act(act: Act, action: str, words: str, settings: Settings) -> None:
         if not (words.isdigit() and 1 <= int(words) <= 5):
             raise Refused("rate takes one digit from 1 to 5")
         actions.rate(act, int(words))
+    elif action == "category":
+        if words.lower() not in CATEGORIES:
+            raise Refused("category takes kvkk or none")
+        actions.set_category(act, CATEGORIES[words.lower()])
 
 
 def _complaint(session: Session, reference: str) -> ComplaintRow:
@@ -111,7 +120,7 @@ def _show(sessions: Any, args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"{shown['reference']}  {shown['status']}  unit {shown['unit']}  ({shown['product']}, {shown['kind']})"
     )
-    for key in ("received_at", "eta_at", "resolved_at", "closed_at", "merged_into", "decision"):
+    for key in SHOWN:
         if shown.get(key):
             print(f"  {key}: {shown[key]}")
     if shown["satisfaction"] is not None:
@@ -143,8 +152,10 @@ def describe(session: Session, complaint: ComplaintRow) -> dict[str, Any]:
         "unit": complaint.unit,
         "product": complaint.product,
         "kind": complaint.kind,
+        "category": complaint.category,
         "channel": complaint.channel,
         "received_at": iso(complaint.received_at),
+        "due_at": iso(complaint.due_at),
         "eta_at": iso(complaint.eta_at),
         "decision": complaint.decision,
         "resolved_at": iso(complaint.resolved_at),

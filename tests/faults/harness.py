@@ -387,7 +387,9 @@ class Desk:
                         )
                     }
                     unit = settings.unit_named(row.unit)
-                    expected = clocks_for(row.channel, row.received_at, settings, unit)
+                    expected = clocks_for(
+                        row.channel, row.received_at, settings, unit, row.category
+                    )
                     assert sorted(clocks) == sorted(str(s.name) for s in expected)
                     for start in expected:
                         clock = clocks[str(start.name)]

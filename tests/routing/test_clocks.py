@@ -70,6 +70,19 @@ def test_a_cimer_petition_has_thirty_calendar_days(settings):
     assert primary("telegram") is ClockName.ETA_NOTICE
 
 
+def test_a_kvkk_request_on_any_channel_has_its_thirty_calendar_days_as_primary(settings):
+    received = at(2026, 3, 10, 10, 0)
+    unit = settings.unit_named("customer_relations")
+    for channel in ("email", "telegram", "webform"):
+        clocks = {s.name: s for s in clocks_for(channel, received, settings, unit, "kvkk")}
+        kvkk = clocks[ClockName.KVKK_ANSWER]
+        assert kvkk.due_at == received + timedelta(days=30)
+        assert kvkk.measure is Measure.CALENDAR and not kvkk.pausable
+        assert primary(channel, "kvkk") is ClockName.KVKK_ANSWER
+    assert ClockName.KVKK_ANSWER not in named(settings, "email", received)
+    assert primary("email_ssl", "kvkk") is ClockName.SSL_PRELIMINARY  # 24 h comes first
+
+
 def test_business_time_used_leaves_out_nights_weekends_and_pauses(settings):
     calendar = calendar_of(settings.clock)
     friday = at(2026, 3, 13, 16, 30)
