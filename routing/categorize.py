@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from intake.schema import RuleHit
 from intake.settings import RuleSpec
+from routing.kvkk import without_notices
 from routing.matcher import match_folded
 from routing.model import Model, default_model, folded_features, predict_both
 from routing.rules import load_default_rules
@@ -99,7 +100,8 @@ def categorize(
 ) -> Categorisation:
     """Product and kind of one message; `rules=None` means the shipped default table."""
     model = model or default_model()
-    folded_subject, folded_text = fold(subject), fold(text[:MAX_TEXT_CHARS])  # folded once
+    text = without_notices(text[:MAX_TEXT_CHARS])  # a KVKK footer tells no product
+    folded_subject, folded_text = fold(subject), fold(text)  # folded once
     rules = load_default_rules() if rules is None else rules
     hits = match_folded(rules, folded_subject, folded_text)
     features = folded_features(folded_subject, folded_text)

@@ -68,6 +68,38 @@ _CONSENT = re.compile(
 _WITHDRAWN = re.compile(r"geri (?:al|cek)|iptal|withdraw")
 
 
+# A sentence about personal data at all (what a footer and the categoriser's genel_kvkk share).
+_PRIVACY = re.compile(
+    r"kvkk|6698|kisisel veri|veri sorumlusu|aydinlatma metni|ilgili kisi basvuru|gdpr"
+    r"|personal data|data protection"
+)
+
+
+# The impersonal voice of a legal footer ("İşbu elektronik posta … korunmaktadır").
+_FOOTER = re.compile(
+    r"\bisbu\b|yasal uyari|islenmektedir|korunmaktadir|islenebilir|ulasabilirsiniz"
+    r"|elektronik posta|disclaimer|legal notice|privacy notice"
+)
+
+
+def is_notice(folded: str) -> bool:
+    """Whether one folded sentence is a privacy notice that asks for nothing: a footer, a
+    consent, the reader's rights (what a corporate mail carries under every complaint)."""
+    if not _PRIVACY.search(folded):
+        return False
+    consent = _CONSENT.search(folded) and not _WITHDRAWN.search(folded)
+    return bool(_NOT_A_REQUEST.search(folded) or _FOOTER.search(folded) or consent)
+
+
+def without_notices(text: str) -> str:
+    """`text` without its privacy-notice sentences, for the categoriser: a KVKK footer under
+    an e-imza complaint says nothing of its product."""
+    if not _PRIVACY.search(fold(text)):
+        return text  # most mail: nothing to read sentence by sentence
+    kept = [part for part in _SENTENCES.split(text) if not is_notice(fold(part))]
+    return "\n".join(kept)
+
+
 def sentences(subject: str, body: str) -> list[str]:
     """The subject and each sentence of the body, folded (routing.textnorm)."""
     parts = [subject, *_SENTENCES.split(body)]

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from routing.kvkk import CATEGORY, RULE, recognize
+from routing.categorize import categorize
+from routing.kvkk import CATEGORY, RULE, recognize, without_notices
 
 FOOTER_TR = (
     "Saygılarımızla,\nMehmet Demir\nABC Lojistik A.Ş.\n\n"
@@ -100,3 +101,18 @@ def test_precision_and_recall_on_the_labelled_set() -> None:
 def test_the_turkish_letters_fold_so_capitals_and_ascii_spelling_match() -> None:
     for text in ("KİŞİSEL VERİLERİMİN SİLİNMESİNİ İSTİYORUM", "kisisel verilerimin silinmesini"):
         assert recognize("", text) is not None
+
+
+@pytest.mark.parametrize("footer", [FOOTER_TR, FOOTER_TR_2, FOOTER_EN, CONSENT])
+def test_a_kvkk_footer_under_a_complaint_does_not_decide_its_product(footer: str) -> None:
+    body = "Merhaba, e-imza kartım okunmuyor, belgeleri imzalayamıyorum. Yardım eder misiniz?"
+    plain = categorize("E-imza sorunu", body, "email")
+    signed = categorize("E-imza sorunu", f"{body}\n\n{footer}", "email")
+    assert plain.product == signed.product == "nes"
+    assert "e-imza kartım" in without_notices(f"{body}\n\n{footer}")
+
+
+def test_a_request_is_not_taken_for_a_notice_by_the_categoriser() -> None:
+    request = "KVKK 11. madde kapsamında kişisel verilerimin silinmesini talep ediyorum."
+    assert without_notices(request) == request
+    assert any(hit.rule == "genel_kvkk" for hit in categorize("KVKK", request, "email").hits)

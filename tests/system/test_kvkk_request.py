@@ -109,6 +109,7 @@ def test_a_complaint_with_a_kvkk_footer_is_an_ordinary_complaint(desk):
     ).reference
     row = complaint(rt, ref)
     assert row.category is None and row.unit != "data_protection"  # by product, as ever
+    assert row.product == "nes"  # the footer's KVKK words decide nothing
     assert "kvkk_answer" not in clocks_of(rt, row.id) and not inbox.to(PRIVACY_UNIT)
     ticket = last_to(inbox, rt.settings.unit_named(row.unit).email)
     assert "KVKK" not in ticket["Subject"] and "data subject" not in text_of(ticket)
