@@ -304,6 +304,7 @@ class ReportSettings:
     management_email: str = ""
     yearly: bool = True  # January's mail brings the report of the year before too
     longest_open: int = 20  # how many of the longest-open complaints the report lists
+    list_limit: int = 100  # the most rows a list of report.html/pdf shows (the CSVs: all)
 
 
 @dataclass(frozen=True)

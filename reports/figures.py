@@ -128,6 +128,7 @@ class Report:
     grouping: Grouping
     longest_open: tuple[OpenItem, ...]
     unit_names: dict[str, str] = field(default_factory=dict)  # code → the unit's name
+    list_limit: int = 100  # the most rows a list of the document shows (`[report]`)
 
     @property
     def counted(self) -> list[Line]:
@@ -139,6 +140,16 @@ class Report:
         late = (Verdict.LATE, Verdict.BREACHED)
         found = [(ln, o) for ln in self.counted for o in ln.clocks.values() if o.verdict in late]
         return sorted(found, key=lambda pair: (pair[1].due_at, pair[0].reference, pair[1].clock))
+
+    @property
+    def breaches_listed(self) -> list[tuple[Line, Outcome]]:
+        """The breaches the document lists: all of them, or the `list_limit` largest
+        overruns, still by deadline (complaints.csv has every one)."""
+        found = self.breaches
+        if len(found) <= self.list_limit:
+            return found
+        worst = sorted(found, key=lambda pair: -pair[1].over_hours)[: self.list_limit]
+        return sorted(worst, key=lambda pair: (pair[1].due_at, pair[0].reference, pair[1].clock))
 
     @property
     def scores(self) -> Counter[int]:
@@ -183,6 +194,7 @@ def collect(session: Session, settings: Settings, period: Period, at: datetime) 
         grouping=recurring_between(session, settings, period.first_day, period.last_day),
         longest_open=tuple(_longest_open(session, settings, at)),
         unit_names={unit.code: unit.name for unit in settings.unit},
+        list_limit=settings.report.list_limit,
     )
 
 

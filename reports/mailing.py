@@ -92,6 +92,19 @@ def owed(settings: Settings, at: datetime) -> list[Owed]:
     return due
 
 
+def settled(sessions: sessionmaker[Session], keys: list[str]) -> set[str]:
+    """Those of `keys` whose report is done with: sent, or refused for good."""
+    if not keys:
+        return set()
+    with sessions() as session:
+        found = session.scalars(
+            select(ReportRunRow.key).where(
+                ReportRunRow.key.in_(keys), ReportRunRow.state.in_([JobState.SENT, JobState.FAILED])
+            )
+        )
+        return set(found)
+
+
 _unbuildable: dict[str, datetime] = {}  # key → not before: a report that failed to build
 
 

@@ -10,6 +10,7 @@ working hours between them), never read back from the store.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import re
@@ -130,6 +131,11 @@ def seeded(tmp_path: Path, store_url: str, redis_url: str, smtp, make_runtime, c
     broker.close()
 
 
+BREACH_ROW = (
+    r'<tr data-reference="([^"]+)" data-clock="([^"]+)">.*?<td class="n">([\d.]+)</td></tr>'
+)
+
+
 def files_of(rt) -> dict[str, bytes]:
     with rt.sessions() as session:
         return build_files(session, rt.settings, Period.parse("2026-10"), AT)
@@ -222,6 +228,18 @@ def test_every_count_of_the_month_is_what_the_test_made_happen(seeded):
     assert opened is not None
     found = re.findall(r"<tr><td>([A-Z]+-\d{4}-\d{6})</td>", opened[1])
     assert found == [ref(LAST_YEAR), ref(SEPTEMBER[0]), ref(SEPTEMBER[1]), ref(C)]
+
+    # A month of thousands: the document lists the `list_limit` largest overruns, and says
+    # how many more complaints.csv holds.
+    every = re.findall(BREACH_ROW, page, re.S)
+    settings = dataclasses.replace(
+        rt.settings, report=dataclasses.replace(rt.settings.report, list_limit=2)
+    )
+    with rt.sessions() as session:
+        short = build_files(session, settings, Period.parse("2026-10"), AT)["report.html"].decode()
+    worst = sorted(every, key=lambda row: -float(row[2]))[:2]
+    assert sorted(re.findall(BREACH_ROW, short, re.S)) == sorted(worst)
+    assert "4 more in complaints.csv" in short
 
 
 def table_row(page: str, marker: str) -> dict[str, str]:

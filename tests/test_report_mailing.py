@@ -114,7 +114,12 @@ def test_the_report_goes_once_with_its_files_and_a_restart_sends_nothing_again(
     restarted = make_runtime(settings)  # a new process on the same store
     assert send_reports(restarted, at + timedelta(minutes=1)) == []
     assert send_reports(restarted, at + timedelta(days=3)) == []  # long after any claim
-    assert SchedulerFeed(restarted).cycle() is not None  # the daemon's own cycle, too
+    feed = SchedulerFeed(restarted)  # the daemon's own cycle, too
+    feed.cycle()
+    assert feed.reports.thread is not None
+    feed.reports.thread.join(60)
+    feed.cycle()  # settled now: no thread is started for it again
+    assert feed.reports.settled == {"monthly:2026-10"} and not feed.reports.thread.is_alive()
     assert len(reports_to(inbox)) == 1
 
     with rt.sessions() as session:
@@ -221,3 +226,17 @@ def test_report_mail_sends_now_again_when_asked_and_the_scheduler_then_owes_noth
     assert len(reports_to(inbox)) == 2
     inbox.refuse[BOSS] = ["451 4.3.0 later"]
     assert main([*args, "--mail"]) == 75  # the relay is away: try again later
+
+
+def test_the_daemons_pass_sends_the_report_from_a_thread_of_its_own(desk, clock):
+    rt, inbox, _ = desk
+    feed = SchedulerFeed(rt)
+    feed.cycle()  # the pass returns at once; the report is built beside it
+    thread = feed.reports.thread
+    assert thread is not None and thread.name == "intake-report"
+    thread.join(120)
+    assert len(reports_to(inbox)) == 1
+    clock.set(clock() + timedelta(seconds=5))
+    feed.cycle()
+    assert feed.reports.thread is thread  # nothing owed is unsettled: no new thread
+    assert len(reports_to(inbox)) == 1

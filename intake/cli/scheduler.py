@@ -13,6 +13,7 @@ after an outage beside a live `intake run` (each notice is claimed on its own).
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -30,6 +31,8 @@ from normalize.desk import parse_received_at
 from outbound import delivery, jobs
 from outbound.jobs import Job
 from reports import mailing
+
+log = logging.getLogger(__name__)
 
 INTERVAL = 5.0  # seconds between passes
 LOCK_TTL = 20  # a holder dead on another machine frees the lock after this
@@ -49,13 +52,45 @@ class SchedulerFeed(Feed):
             **options,  # type: ignore[arg-type]
         )
 
+        self.reports = ReportSender(runtime)
+
     def cycle(self, stop: threading.Event | None = None) -> PollReport:
         now = clock.now()
         owed = sweep_all(self.runtime.sessions, self.runtime.settings, now)
         jobs.dispatch(self.runtime, [item.work for item in owed])
         privacy.retain_daily(self.runtime.sessions, self.runtime.settings, now)  # KVKK, daily
-        mailing.run_due(self.runtime.sessions, self.runtime.settings, now)  # to management
+        self.reports.kick(now)  # to management, beside the pass
         return PollReport(fetched=len(owed), created=len(owed))
+
+
+class ReportSender:
+    """The report to management, built and sent in a thread of its own beside the passes:
+    a month of thousands of complaints takes seconds to render (`bench/report`), which the
+    clocks must not wait for. A pass only starts it while a report is owed and not settled
+    (sent, or refused for good); the claim in the store keeps it once across instances."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.thread: threading.Thread | None = None
+        self.settled: set[str] = set()  # keys known to be done with
+
+    def kick(self, at: datetime) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            return
+        keys = [item.key for item in mailing.owed(self.runtime.settings, at)]
+        if not set(keys) - self.settled:
+            return
+        self.thread = threading.Thread(
+            target=self._run, args=(at, keys), name="intake-report", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, at: datetime, keys: list[str]) -> None:
+        try:
+            mailing.run_due(self.runtime.sessions, self.runtime.settings, at)
+            self.settled |= mailing.settled(self.runtime.sessions, keys)
+        except Exception:  # the store away, or a bug: logged, tried on a later pass
+            log.exception("the report to management could not be sent; trying again later")
 
 
 def feeds(runtime: Runtime) -> list[Feed]:
